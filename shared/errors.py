@@ -36,10 +36,12 @@ class ErrorCode(str, Enum):
 class ProtocolError(Exception):
     """A message could not be encoded/decoded, or the peer answered with an error.
 
-    ``code`` says what went wrong in machine terms, ``message`` in human terms.
+    ``code`` says what went wrong in machine terms, ``message`` in human terms. ``request_id`` is
+    the id of the request concerned when it is known (so the server can address its error reply).
     """
 
-    def __init__(self, code: ErrorCode, message: str) -> None:
-        super().__init__(f"{code.value}: {message}")
+    def __init__(self, code: ErrorCode, message: str, request_id: str | None = None) -> None:
+        super().__init__(f"{ErrorCode(code).value}: {message}")
         self.code = ErrorCode(code)
         self.message = message
+        self.request_id = request_id
