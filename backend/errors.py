@@ -12,6 +12,10 @@ class BackendError(Exception):
     """Base of every expected backend failure. ``str(exc)`` is a message fit for the artist."""
 
 
+class BadRequestError(BackendError):
+    """The request is well-formed on the wire but asks for something invalid (e.g. an unknown option)."""
+
+
 class BadImageError(BackendError):
     """The bytes are not an image we can decode (wrong format, truncated, corrupt)."""
 
@@ -38,6 +42,7 @@ class UnknownHeadError(BackendError):
 
 # The ONE table. Lookup walks the exception's MRO, so a subclass of NoFaceError is still no_face.
 ERROR_CODES: dict[type[BaseException], ErrorCode] = {
+    BadRequestError: ErrorCode.BAD_MESSAGE,
     BadImageError: ErrorCode.BAD_IMAGE,
     ImageTooLargeError: ErrorCode.IMAGE_TOO_LARGE,
     NoFaceError: ErrorCode.NO_FACE,
