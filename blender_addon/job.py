@@ -1,0 +1,149 @@
+"""One reconstruct request, driven by polling: the same object serves the modal operator (a timer
+calls ``poll``) and background mode (a loop calls ``poll``). It never blocks and always ends.
+
+Sequence: hello (short deadline: a missing backend is reported in seconds) -> reconstruct ->
+progress* -> result | error. While the backend works, a ping every few seconds notices a backend
+that died mid-job long before the reconstruct's own deadline.
+"""
+from __future__ import annotations
+
+import time
+
+from .imp_head import HeadData
+from .shared import client, messages
+from .shared.errors import ErrorCode
+
+AGENT = "headlift-blender"
+PING_EVERY_S = 5.0
+PING_TIMEOUT_S = 10.0
+CANCEL_GRACE_S = 5.0
+
+
+class ReconstructJob:
+    """Reconstruct ``image_bytes`` on the backend at ``address``.
+
+    After each ``poll()``: ``stage``/``fraction`` say how far it is; once ``done``, exactly one of
+    ``head`` (a HeadData) or ``error`` (``(code, message)``, code as a protocol string) is set.
+    """
+
+    def __init__(self, address: str, image_bytes: bytes, name: str, *, source_path: str = "",
+                 connect_timeout_s: float = 3.0, options: dict | None = None) -> None:
+        self.address = address
+        self.name = name
+        self.source_path = source_path
+        self.stage, self.fraction = "Connecting", 0.0
+        self.device = ""
+        self.done = False
+        self.head: HeadData | None = None
+        self.error: tuple[str, str] | None = None
+        self.warnings: list[str] = []
+        self._connect_timeout_s = connect_timeout_s
+        self._request = messages.Reconstruct(image=image_bytes, name=name, options=dict(options or {}))
+        self._client = client.HeadliftClient(address)
+        self._hello_id = self._client.submit(messages.Hello(agent=AGENT), timeout_s=connect_timeout_s)
+        self._reconstruct_id: str | None = None
+        self._ping_id: str | None = None
+        self._next_ping = 0.0
+        self._cancel_deadline: float | None = None
+
+    def poll(self) -> None:
+        """Handle whatever arrived; returns at once."""
+        if self.done:
+            return
+        for event in self._client.poll_events():
+            self._handle(event)
+            if self.done:
+                self.close()
+                return
+        now = time.monotonic()
+        if self._cancel_deadline is not None and now >= self._cancel_deadline:
+            self._fail(ErrorCode.CANCELLED.value, "cancelled (the backend did not confirm in time)")
+        elif self._reconstruct_id and self._ping_id is None and now >= self._next_ping:
+            self._ping_id = self._client.submit(messages.Ping(), timeout_s=PING_TIMEOUT_S)
+
+    def cancel(self) -> None:
+        """Ask the backend to stop; the job ends as ``cancelled`` soon after."""
+        if self.done or self._cancel_deadline is not None:
+            return
+        if self._reconstruct_id is None:
+            self._fail(ErrorCode.CANCELLED.value, "cancelled")
+            return
+        self._client.submit(messages.Cancel(target=self._reconstruct_id))
+        self._cancel_deadline = time.monotonic() + CANCEL_GRACE_S
+        self.stage = "Cancelling"
+
+    def close(self) -> None:
+        self._client.close()
+
+    # --- events -------------------------------------------------------------------------------
+
+    def _handle(self, event: messages.Message) -> None:
+        if event.id == self._hello_id:
+            self._on_hello(event)
+        elif event.id == self._reconstruct_id:
+            self._on_reconstruct_reply(event)
+        elif event.id == self._ping_id:
+            self._ping_id = None
+            self._next_ping = time.monotonic() + PING_EVERY_S
+            if isinstance(event, messages.Error):
+                self._fail(ErrorCode.BACKEND_UNREACHABLE.value,
+                           f"the backend at {self.address} stopped answering")
+        elif isinstance(event, messages.Error) and event.id == "":
+            self._fail(_code(event), event.message)
+
+    def _on_hello(self, event: messages.Message) -> None:
+        if isinstance(event, messages.Error):
+            if event.code == ErrorCode.BACKEND_UNREACHABLE:
+                self._fail(event.code.value,
+                           f"no Headlift backend answered at {self.address} within "
+                           f"{self._connect_timeout_s:g} s: start one (Start Local Backend) "
+                           "or check the address")
+            else:
+                self._fail(_code(event), event.message)
+            return
+        self.device = getattr(event, "device", "")
+        capabilities = getattr(event, "capabilities", [])
+        if capabilities and messages.Reconstruct.TYPE not in capabilities:
+            self._fail(ErrorCode.UNKNOWN_TYPE.value, "the backend does not offer reconstruct")
+            return
+        self._reconstruct_id = self._client.submit(self._request)
+        self._next_ping = time.monotonic() + PING_EVERY_S
+        self.stage = "Queued"
+
+    def _on_reconstruct_reply(self, event: messages.Message) -> None:
+        if isinstance(event, messages.Progress):
+            self.stage, self.fraction = event.stage, float(event.fraction)
+        elif isinstance(event, messages.Error):
+            self._fail(_code(event), event.message)
+        elif isinstance(event, messages.Result):
+            self.head = _head_data(event, self.source_path)
+            self.warnings = list(event.warnings)
+            self.stage, self.fraction, self.done = "Done", 1.0, True
+
+    def _fail(self, code: str, message: str) -> None:
+        self.error = (code, message)
+        self.done = True
+        self.close()
+
+
+def _code(event: messages.Error) -> str:
+    return event.code.value if isinstance(event.code, ErrorCode) else str(event.code)
+
+
+def _head_data(result: messages.Result, source_path: str) -> HeadData:
+    cam = result.camera
+    return HeadData(
+        name=result.name,
+        verts_m=result.verts_m,
+        faces=result.faces,
+        loop_uvs=result.loop_uvs,
+        texture=result.texture,
+        head_id=result.head_id,
+        camera={
+            "R_cam_from_canonical": [list(map(float, row)) for row in cam.R_cam_from_canonical],
+            "pixels_per_metre": float(cam.pixels_per_metre),
+            "principal_px": [float(v) for v in cam.principal_px],
+            "image_size": [int(v) for v in cam.image_size],
+        },
+        source_path=source_path,
+    )
