@@ -1,0 +1,64 @@
+"""Server settings: one dataclass with working defaults; ``python -m backend`` fills it from flags."""
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+
+from .imagefile import ImageLimits
+
+MiB = 1 << 20
+DEFAULT_BIND = "tcp://127.0.0.1:5555"
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """bind:               ZeroMQ endpoint; loopback only (see ``check_loopback``). Port 0 or * picks
+                           a free port (the ready line prints the real one).
+    max_message_bytes:  largest request accepted. ZeroMQ drops the connection on any single frame
+                           above it (ZMQ_MAXMSGSIZE); ``decode`` answers message_too_large when the
+                           frames together exceed it.
+    max_queued_jobs:    reconstructs waiting behind the running one; more answer ``busy``.
+    max_heads:          finished heads kept in memory for later requests (least recently used go).
+    linger_ms:          how long closing the socket may wait to deliver the last replies.
+    progress_interval_s: at most one progress message per this interval within a stage.
+    shutdown_grace_s:   how long shutdown waits for a running job to notice it was cancelled.
+    """
+
+    bind: str = DEFAULT_BIND
+    max_message_bytes: int = 64 * MiB
+    max_queued_jobs: int = 2
+    max_heads: int = 8
+    linger_ms: int = 1000
+    progress_interval_s: float = 0.1
+    shutdown_grace_s: float = 10.0
+    image_limits: ImageLimits = field(default_factory=ImageLimits)
+
+    def __post_init__(self) -> None:
+        check_loopback(self.bind)
+        if self.max_message_bytes < 1024:
+            raise ValueError("max_message_bytes must be at least 1024")
+        if self.max_queued_jobs < 1 or self.max_heads < 1:
+            raise ValueError("max_queued_jobs and max_heads must be at least 1")
+
+
+def check_loopback(endpoint: str) -> None:
+    """Raise ValueError unless ``endpoint`` is ``tcp://HOST:PORT`` with HOST in 127.0.0.0/8, ::1
+    (written ``[::1]``) or ``localhost``. The backend has no authentication yet, so it must not be
+    reachable from other machines; remote use with CURVE comes later."""
+    hint = ("the backend only listens on loopback (tcp://127.0.0.1:PORT, tcp://[::1]:PORT or "
+            "tcp://localhost:PORT) until authentication exists")
+    if not endpoint.startswith("tcp://"):
+        raise ValueError(f"cannot bind {endpoint!r}: {hint}")
+    host, sep, port = endpoint[len("tcp://"):].rpartition(":")
+    if not sep or not (port == "*" or (port.isdigit() and int(port) <= 65535)):
+        raise ValueError(f"cannot bind {endpoint!r}: expected tcp://HOST:PORT with PORT 0..65535 or *")
+    if host == "localhost":
+        return
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise ValueError(f"cannot bind {endpoint!r}: {hint}")
