@@ -64,12 +64,15 @@ def import_head(context: bpy.types.Context, head: HeadData) -> bpy.types.Object:
 
 def _make_active(context: bpy.types.Context, obj: bpy.types.Object) -> None:
     view_layer = context.view_layer
-    if view_layer is None or obj.name not in view_layer.objects:
+    if view_layer is None:
         return
-    for other in view_layer.objects:
+    for other in context.selected_objects:
         other.select_set(False)
-    obj.select_set(True)
-    view_layer.objects.active = obj
+    try:
+        obj.select_set(True)
+        view_layer.objects.active = obj
+    except RuntimeError:
+        pass  # linked into a collection this view layer excludes: nothing to select
 
 
 def _idprop(value: Any) -> Any:

@@ -4,6 +4,8 @@ from __future__ import annotations
 import bpy
 import numpy as np
 
+TEXTURE_NODE = "Headlift Texture"
+
 
 def build_image(name: str, texture: np.ndarray) -> bpy.types.Image:
     """Image datablock from texture: (H, W, 3|4) uint8, row 0 is the TOP of the picture.
@@ -40,6 +42,7 @@ def build_material(name: str, image: bpy.types.Image) -> bpy.types.Material:
         bsdf = next(n for n in nodes if n.type == 'BSDF_PRINCIPLED')
         bsdf.inputs["Roughness"].default_value = 0.6
         tex = nodes.new("ShaderNodeTexImage")
+        tex.name = tex.label = TEXTURE_NODE
         tex.image = image
         tex.interpolation = 'Linear'
         tex.location = (bsdf.location.x - 400, bsdf.location.y)

@@ -47,13 +47,13 @@ def build(
     frame_start .. frame_start + n_views - 1 hold the views.
     """
     scene = context.scene
-    centre, radius = _bounding_sphere(target)
+    centre, half_height, radius = _bounding_cylinder(target)
     created: list[bpy.types.ID] = []
     try:
         pivot = bpy.data.objects.new(RIG_NAME, None)
         created.append(pivot)
         pivot.empty_display_type = 'SPHERE'
-        pivot.empty_display_size = radius * 0.2
+        pivot.empty_display_size = 0.2 * max(half_height, radius)
         pivot.location = centre
 
         cam_data = bpy.data.cameras.new(f"{RIG_NAME} Camera")
@@ -62,11 +62,13 @@ def build(
         cam_data.sensor_fit = 'AUTO'
         camera = bpy.data.objects.new(f"{RIG_NAME} Camera", cam_data)
         created.append(camera)
-        # Distance at which the bounding sphere fills the narrower field of view, plus a margin.
+        # The orbit sees the target's bounding cylinder (around Z) from every side: stand where
+        # its height and width both fit, measured at its near side, with a small margin.
         half_fov = math.atan(cam_data.sensor_width / (2.0 * lens_mm))
-        distance = 1.15 * radius / math.sin(half_fov)
-        cam_data.clip_start = max(0.01, distance - 3.0 * radius)
-        cam_data.clip_end = distance + 3.0 * radius
+        distance = 1.1 * max(half_height, radius) / math.tan(half_fov) + radius
+        extent = max(half_height, radius)
+        cam_data.clip_start = max(0.01, distance - 2.0 * extent)
+        cam_data.clip_end = distance + 2.0 * extent
         elevation = math.radians(elevation_deg)
         offset = Vector((0.0, -distance * math.cos(elevation), distance * math.sin(elevation)))
         camera.parent = pivot
@@ -85,7 +87,7 @@ def build(
             light_data = bpy.data.lights.new(f"{RIG_NAME} {label}", 'AREA')
             created.append(light_data)
             light_data.energy = energy * (distance ** 2)
-            light_data.size = size * radius
+            light_data.size = size * extent
             light = bpy.data.objects.new(f"{RIG_NAME} {label}", light_data)
             created.append(light)
             light.parent = pivot
@@ -112,10 +114,12 @@ def build(
     return Turntable(pivot=pivot, camera=camera, lights=lights, yaws_deg=yaws)
 
 
-def _bounding_sphere(obj: bpy.types.Object) -> tuple[Vector, float]:
+def _bounding_cylinder(obj: bpy.types.Object) -> tuple[Vector, float, float]:
+    """Centre of the world-space bounding box, its half height, and its radius around Z."""
     corners = np.array([obj.matrix_world @ Vector(c) for c in obj.bound_box])
     lo, hi = corners.min(axis=0), corners.max(axis=0)
-    return Vector((lo + hi) / 2.0), float(np.linalg.norm(hi - lo) / 2.0)
+    half = (hi - lo) / 2.0
+    return Vector((lo + hi) / 2.0), float(half[2]), float(np.hypot(half[0], half[1]))
 
 
 def _direction(yaw_deg: float, pitch_deg: float) -> Vector:

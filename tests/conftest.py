@@ -101,3 +101,40 @@ def start_backend(tmp_path: Path) -> Iterator[Callable[..., BackendProcess]]:
     yield start
     for backend in started:
         backend.stop()
+
+
+# --- Blender add-on ------------------------------------------------------------------------------
+
+BLENDER_SCENARIO_TIMEOUT_S = 600.0  # a deadline for a hung Blender, not a performance expectation
+
+
+@pytest.fixture(scope="session")
+def addon_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The extension zip, built like a release (wheels from the dist/wheels cache, else PyPI)."""
+    sys.path.insert(0, str(REPO_ROOT / "scripts"))
+    import build_addon
+
+    return build_addon.main(["--out", str(tmp_path_factory.mktemp("addon"))])
+
+
+@pytest.fixture
+def run_blender(addon_zip: Path, tmp_path: Path) -> Callable[..., dict]:
+    """Run one scenario of tests/blender_driver.py in a fresh headless Blender with the add-on
+    installed from ``addon_zip``; returns the scenario's findings (a dict)."""
+    import json
+
+    def run(scenario: str, **args: object) -> dict:
+        args = {"zip": str(addon_zip), "user_dir": str(tmp_path / "blender-user"), **args}
+        proc = subprocess.run(
+            [sys.executable, str(REPO_ROOT / "tests" / "blender_driver.py"), scenario, json.dumps(args)],
+            cwd=REPO_ROOT, capture_output=True, text=True, timeout=BLENDER_SCENARIO_TIMEOUT_S)
+        lines = [l for l in proc.stdout.splitlines() if l.startswith("HEADLIFT_DRIVER_RESULT ")]
+        if proc.returncode != 0 or not lines:
+            pytest.fail(f"blender driver '{scenario}' exited {proc.returncode}:\n"
+                        f"{(proc.stdout + proc.stderr)[-4000:]}")
+        result = json.loads(lines[-1].split(" ", 1)[1])
+        if not result.pop("ok"):
+            pytest.fail(f"blender driver '{scenario}' raised:\n{result['traceback']}")
+        return result
+
+    return run
