@@ -88,16 +88,21 @@ def decode(frames: Iterable[Any], limits: ProtocolLimits = DEFAULT_LIMITS) -> Me
     views = [_byte_view(f, i) for i, f in enumerate(frames)]
     if not views:
         raise bad("message", "no frames")
-    total = sum(v.nbytes for v in views)
-    if total > limits.max_message_bytes:
-        raise ProtocolError(ErrorCode.MESSAGE_TOO_LARGE,
-                            f"message is {total} bytes, limit {limits.max_message_bytes}")
     if views[0].nbytes > limits.max_header_bytes:
         raise ProtocolError(ErrorCode.MESSAGE_TOO_LARGE,
                             f"header is {views[0].nbytes} bytes, limit {limits.max_header_bytes}")
+    total = sum(v.nbytes for v in views)
+    if total > limits.max_message_bytes:
+        # Size wins over any other fault, but name the request if its header is readable.
+        try:
+            request_id = _request_id(_parse_json_object(views[0]))
+        except ProtocolError:
+            request_id = None
+        raise ProtocolError(ErrorCode.MESSAGE_TOO_LARGE,
+                            f"message is {total} bytes, limit {limits.max_message_bytes}",
+                            request_id)
     header = _parse_json_object(views[0])
-    raw_id = header.get("id")
-    request_id = raw_id if isinstance(raw_id, str) and _is_id(raw_id) else None
+    request_id = _request_id(header)
     try:
         return _decode_header(header, views[1:], limits)
     except ProtocolError as exc:
@@ -134,12 +139,12 @@ def _parse_json_object(view: memoryview) -> dict:
     return obj
 
 
-def _is_id(value: str) -> bool:
+def _request_id(header: dict) -> str | None:
+    """The header's id if it is a valid one, for addressing an error reply; else None."""
     try:
-        check_id(value, "id")
-        return True
+        return check_id(header.get("id"), "id")
     except ProtocolError:
-        return False
+        return None
 
 
 def _decode_header(header: dict, buffer_views: list[memoryview], limits: ProtocolLimits) -> Message:

@@ -139,9 +139,10 @@ def test_a_malformed_envelope_is_refused_with_its_code(frames, code):
     assert refused(frames).code is code
 
 
-def test_a_message_over_the_total_size_limit_is_message_too_large():
-    frames = encode(Reconstruct(image=bytes(5000), name="big"))
-    assert refused(frames, ProtocolLimits(max_message_bytes=4096)).code is TOO_LARGE
+def test_a_message_over_the_total_size_limit_is_message_too_large_naming_the_request():
+    msg = Reconstruct(image=bytes(5000), name="big")
+    error = refused(encode(msg), ProtocolLimits(max_message_bytes=4096))
+    assert error.code is TOO_LARGE and error.request_id == msg.id
 
 
 def test_a_header_over_its_size_limit_is_message_too_large():
