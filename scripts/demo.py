@@ -32,6 +32,19 @@ def log(msg: str) -> None:
     print(f"[demo] {msg}", flush=True)
 
 
+class ExistingBackend:
+    """A backend someone else started: used as is, left running."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint, self.log = endpoint, []
+
+    def __enter__(self) -> "ExistingBackend":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
 def default_portrait(tmp: Path) -> Path:
     from PIL import Image
     from skimage import data
@@ -53,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--zip", type=Path, default=None, help="add-on zip (default dist/headlift-<version>.zip)")
     parser.add_argument("--views", type=int, default=24)
     parser.add_argument("--resolution", type=int, default=512)
+    parser.add_argument("--address", help="use the backend already listening here instead of starting one")
     args = parser.parse_args(argv)
     zip_path = args.zip or default_zip()
     if not zip_path.exists():
@@ -69,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
 
     blender_session.isolate_user_dirs(tmp / "blender")
     log(f"portrait {portrait}")
-    with BackendProcess() as backend:
+    with (ExistingBackend(args.address) if args.address else BackendProcess()) as backend:
         log(f"backend ready at {backend.endpoint}")
         import bpy
 

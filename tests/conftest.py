@@ -117,14 +117,15 @@ def addon_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_addon.main(["--out", str(tmp_path_factory.mktemp("addon"))])
 
 
-@pytest.fixture
-def run_blender(addon_zip: Path, tmp_path: Path) -> Callable[..., dict]:
-    """Run one scenario of tests/blender_driver.py in a fresh headless Blender with the add-on
-    installed from ``addon_zip``; returns the scenario's findings (a dict)."""
+@pytest.fixture(scope="session")
+def run_blender(addon_zip: Path, tmp_path_factory: pytest.TempPathFactory) -> Callable[..., dict]:
+    """Run one scenario of tests/blender_driver.py in a fresh headless Blender (own user folders)
+    with the add-on installed from ``addon_zip``; returns the scenario's findings (a dict)."""
     import json
 
     def run(scenario: str, **args: object) -> dict:
-        args = {"zip": str(addon_zip), "user_dir": str(tmp_path / "blender-user"), **args}
+        user_dir = tmp_path_factory.mktemp(f"blender-{scenario}")
+        args = {"zip": str(addon_zip), "user_dir": str(user_dir), **args}
         proc = subprocess.run(
             [sys.executable, str(REPO_ROOT / "tests" / "blender_driver.py"), scenario, json.dumps(args)],
             cwd=REPO_ROOT, capture_output=True, text=True, timeout=BLENDER_SCENARIO_TIMEOUT_S)

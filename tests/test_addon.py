@@ -93,22 +93,10 @@ def test_start_local_backend_runs_a_backend_that_answers_and_stop_ends_it(run_bl
 # --- a real reconstruction -------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def obama(backend_server, addon_zip, tmp_path_factory):
+def obama(run_blender, backend_server, tmp_path_factory):
     """fr_obama.jpg reconstructed through the add-on, undone, redone, then viewed at yaw 30°."""
-    import json
-    import subprocess
-    import sys
-
-    render_dir = tmp_path_factory.mktemp("turntable")
-    args = {"zip": str(addon_zip), "address": backend_server, "image": str(PORTRAITS / "fr_obama.jpg"),
-            "render_yaw": 30, "views": 24, "render_dir": str(render_dir)}
-    proc = subprocess.run([sys.executable, str(REPO_ROOT / "tests" / "blender_driver.py"),
-                           "reconstruct", json.dumps(args)],
-                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=900)
-    lines = [l for l in proc.stdout.splitlines() if l.startswith("HEADLIFT_DRIVER_RESULT ")]
-    assert lines, (proc.stdout + proc.stderr)[-4000:]
-    outcome = json.loads(lines[-1].split(" ", 1)[1])
-    assert outcome.pop("ok"), outcome.get("traceback")
+    outcome = run_blender("reconstruct", address=backend_server, image=str(PORTRAITS / "fr_obama.jpg"),
+                          render_yaw=30, views=24, render_dir=str(tmp_path_factory.mktemp("turntable")))
     assert outcome["error"] is None, outcome["error"]
     return outcome
 
