@@ -202,7 +202,7 @@ def build_config(default: Any, options: dict[str, Any]) -> Any:
         else:
             raise BadRequestError(f"option {key!r} cannot be set by a client")
         if not ok:
-            raise BadRequestError(f"option {key!r} must be a {type(current).__name__}, "
+            raise BadRequestError(f"option {key!r} must be of type {type(current).__name__}, "
                                   f"got {type(value).__name__}")
         changes[key] = value
     try:
