@@ -13,6 +13,7 @@ from __future__ import annotations
 import queue
 import signal
 import time
+import traceback
 import uuid
 
 import zmq
@@ -96,7 +97,14 @@ class Server:
         for _ in range(100):
             if self._stop or not self._router.poll(0, zmq.POLLIN):
                 return
-            self._handle_one(self._router.recv_multipart(copy=False))
+            frames = self._router.recv_multipart(copy=False)
+            try:
+                self._handle_one(frames)
+            except Exception:  # a bug in one handler must not stop the server
+                log_event("server_error", traceback=traceback.format_exc())
+                self._reply(frames[0].bytes, Error(id="", code=ErrorCode.INTERNAL,
+                                                   message="internal error in the backend "
+                                                           "(see its log)"))
 
     def _handle_one(self, frames: list[zmq.Frame]) -> None:
         started = time.monotonic()

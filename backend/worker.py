@@ -73,13 +73,22 @@ class Worker(threading.Thread):
         try:
             self._warm_up()
             while (job := self.jobs.get()) is not None:
-                self._run(job)
+                try:
+                    self._run(job)
+                except Exception:  # a bug here must not take the job thread down with it
+                    log_event("worker_error", id=job.request.id, traceback=traceback.format_exc())
+                    self._send(b"final", job, encode(Error(
+                        id=job.request.id, code=ErrorCode.INTERNAL,
+                        message="internal error in the backend's job thread (see its log)")))
         finally:
             self._socket.close()
 
     # Heavy imports happen here, after the server is ready, so hello is answered at once.
     def _warm_up(self) -> None:
-        self.device = probe_device()
+        try:
+            self.device = probe_device()
+        except Exception as exc:  # a broken CUDA install must not stop CPU work
+            self.device = f"cpu (GPU probe failed: {type(exc).__name__})"
         log_event("device", device=self.device)
         try:
             self._load_pipeline()
@@ -164,7 +173,7 @@ def probe_device() -> str:
     except ImportError:
         return "cpu (torch not installed)"
     if torch.cuda.is_available():
-        return f"cuda:0 ({torch.cuda.get_device_name(0)})"
+        return f"cuda:0 ({torch.cuda.get_device_name(0)})"[:128]
     return "cpu"
 
 
@@ -175,6 +184,8 @@ def error_reply(request_id: str, exc: BaseException, code: ErrorCode) -> Error:
         message = f"internal error in the backend: {type(exc).__name__}: {exc}"
     else:
         message = str(exc) or (type(exc).__doc__ or code.value).strip()
+    # Exception texts may carry \r or escape codes, which the protocol refuses.
+    message = "".join(c if c.isprintable() or c == "\n" else " " for c in message)
     return Error(id=request_id, code=code, message=message[:4000])
 
 

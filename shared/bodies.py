@@ -9,7 +9,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .errors import ErrorCode
-from .fields import Fields, bad, check_float, check_float_list, check_id, check_int, check_str
+from .fields import Fields, bad, check_float, check_float_list, check_int, check_str
 from .messages import (
     Ack, CameraInfo, Cancel, Error, Hello, Message, Ping, Pong, Progress, Reconstruct, Result,
     Shutdown,
