@@ -1,0 +1,199 @@
+"""The head-and-shoulders prior: a signed-distance-like field in the canonical frame.
+
+Three parts, each from a different piece of evidence, united with a smooth minimum:
+- face layer: the 468 face-mesh landmarks lifted into the canonical frame, as a depth map over the
+  front (XZ) plane, continued past the face outline so it curves back into the skull;
+- skull and hair: an egg-shaped skull sized from the face, scaled outward per image-plane direction
+  until its silhouette reaches the person mask (hair volume, "inflated" around the skull);
+- neck and shoulders: the part of the person mask below the chin, inflated (Poisson) around a plane
+  through the neck, and cut flat at the bottom of the bust.
+Negative inside, positive outside, metres; a level set for marching cubes, not an exact distance.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.ndimage as ndi
+import torch
+import torch.nn.functional as F
+from scipy.interpolate import LinearNDInterpolator
+
+from backend.reconstruction import OrthoCamera
+from backend.silhouette import Canvas
+
+CHIN = 152
+FACE_SURFACE = slice(0, 468)  # the 10 iris landmarks are left out of the surface
+
+
+@dataclass
+class PriorConfig:
+    skull_half_breadth_m: float = 0.078
+    skull_front_m: float = 0.080  # how far the egg reaches forward from its centre
+    skull_back_m: float = 0.100
+    skull_half_height_m: float = 0.118
+    skull_centre_m: tuple[float, float, float] = (0.0, 0.0, 0.025)
+    max_hair_scale: float = 2.2
+    face_thickness_m: float = 0.12
+    face_map_res_m: float = 0.00125
+    # Past the face outline the face surface keeps going, bending back with this radius.
+    face_bend_radius_m: float = 0.025
+    under_chin_bend_radius_m: float = 0.012
+    neck_plane_y_m: float = 0.015
+    neck_overlap_m: float = 0.03  # the neck reaches this far above the chin, into the head
+    bust_bottom_z_m: float = -0.32
+    blend_m: float = 0.012
+    angle_bins: int = 360
+
+
+def smooth_min(a: torch.Tensor, b: torch.Tensor, k: float) -> torch.Tensor:
+    """Polynomial smooth minimum: a fillet of radius ~k where two surfaces meet."""
+    h = torch.clamp(0.5 + 0.5 * (b - a) / k, 0.0, 1.0)
+    return b + (a - b) * h - k * h * (1.0 - h)
+
+
+def _sample_map(image: torch.Tensor, x: torch.Tensor, y: torch.Tensor, half_x: float, half_y: float,
+                cx: float = 0.0, cy: float = 0.0) -> torch.Tensor:
+    """Bilinear lookup of a (H, W) map covering [cx-half_x, cx+half_x] x [cy-half_y, cy+half_y]
+    (columns along x, rows along y) at (N,) points; border values beyond the edge."""
+    grid = torch.stack([(x - cx) / half_x, (y - cy) / half_y], dim=-1).view(1, 1, -1, 2)
+    out = F.grid_sample(image[None, None], grid.to(image.dtype), mode="bilinear",
+                        padding_mode="border", align_corners=False)
+    return out.view(-1)
+
+
+class HeadPrior:
+    """Callable field: points_m (N, 3) float32 tensor -> (N,) float32, negative inside."""
+
+    def __init__(self, landmarks_m: np.ndarray, camera: OrthoCamera, canvas: Canvas,
+                 config: PriorConfig | None = None):
+        self.config = c = config or PriorConfig()
+        self.R = torch.tensor(camera.R_cam_from_canonical, dtype=torch.float32)
+        self.canvas = canvas
+        self.canvas_sdf = torch.from_numpy(canvas.sdf_m)
+        self.canvas_half_depth = torch.from_numpy(canvas.half_depth_m)
+        self.centre = torch.tensor(c.skull_centre_m, dtype=torch.float32)
+        # The skull is at least as broad as the face outline, so the face never sticks out sideways.
+        face_half_width = float(np.abs(landmarks_m[FACE_SURFACE, 0]).max())
+        self.half_breadth = max(c.skull_half_breadth_m, face_half_width + 0.006)
+        self.chin_z = float(landmarks_m[CHIN, 2])
+        self._build_face_layer(landmarks_m[FACE_SURFACE])
+        self._build_hair_profile(landmarks_m)
+
+    # --- face -----------------------------------------------------------------------------
+    def _build_face_layer(self, face_m: np.ndarray) -> None:
+        c = self.config
+        half = 0.16
+        n = int(round(2 * half / c.face_map_res_m))
+        ax = (np.arange(n) + 0.5) * c.face_map_res_m - half
+        gx, gz = np.meshgrid(ax, ax)  # rows along z (ascending), columns along x
+        depth = LinearNDInterpolator(face_m[:, [0, 2]], face_m[:, 1])(gx, gz)
+        inside = np.isfinite(depth)
+        dist, (ri, ci) = ndi.distance_transform_edt(~inside, return_indices=True)
+        dist_m = dist * c.face_map_res_m
+        # Nearest-edge depths fan out in streaks; blurring them gives a smooth continuation.
+        edge_depth = ndi.gaussian_filter(depth[ri, ci], sigma=0.012 / c.face_map_res_m)
+        edge_depth = np.where(dist_m < 0.004, depth[ri, ci], edge_depth)
+        below_chin = gz < self.chin_z + 0.02
+        radius = np.where(below_chin, c.under_chin_bend_radius_m, c.face_bend_radius_m)
+        reach = np.where(below_chin, 0.012, 0.008)
+        extended = np.where(inside, depth, edge_depth + dist_m ** 2 / (2 * radius))
+        self.face_half = half
+        self.face_depth = torch.from_numpy(extended.astype(np.float32))
+        self.face_outside = torch.from_numpy((dist_m - reach).astype(np.float32))
+
+    def face_sdf(self, p: torch.Tensor) -> torch.Tensor:
+        x, y, z = p.unbind(-1)
+        front = _sample_map(self.face_depth, x, z, self.face_half, self.face_half)
+        outside = _sample_map(self.face_outside, x, z, self.face_half, self.face_half)
+        # The face never reaches behind the ear plane: the skull closes it there.
+        back = torch.clamp(front + self.config.face_thickness_m, max=0.02)
+        slab = torch.maximum(front - y, y - back)
+        return torch.maximum(slab, outside)
+
+    # --- skull and hair ---------------------------------------------------------------------
+    def _skull_radii(self, d: torch.Tensor) -> torch.Tensor:
+        c = self.config
+        ry = torch.where(d[..., 1] < 0, torch.tensor(c.skull_front_m), torch.tensor(c.skull_back_m))
+        return torch.stack([torch.full_like(ry, self.half_breadth), ry,
+                            torch.full_like(ry, c.skull_half_height_m)], dim=-1)
+
+    def _build_hair_profile(self, landmarks_m: np.ndarray) -> None:
+        """Per image-plane angle around the skull centre: how far the person mask reaches beyond the
+        skull's own silhouette (above the chin line only; below it the body takes over)."""
+        c = self.config
+        bins = c.angle_bins
+        R = self.R.numpy().astype(np.float64)
+        centre2 = (R @ np.asarray(c.skull_centre_m))[:2]
+        up2 = R[:2, 2] / np.linalg.norm(R[:2, 2])
+        chin2 = (R @ landmarks_m[CHIN].astype(np.float64))[:2]
+
+        # skull silhouette radius per angle, from points on its surface
+        g = torch.randn(40000, 3, generator=torch.Generator().manual_seed(0))
+        g = g / g.norm(dim=1, keepdim=True)
+        surface = (g * self._skull_radii(g)).numpy().astype(np.float64)
+        proj = surface @ R.T
+        ang = np.arctan2(proj[:, 1], proj[:, 0])
+        b = ((ang + np.pi) / (2 * np.pi) * bins).astype(int) % bins
+        r_skull = np.zeros(bins)
+        np.maximum.at(r_skull, b, np.hypot(proj[:, 0], proj[:, 1]))
+
+        # mask reach per angle: march outward until the mask ends or the ray crosses the chin line
+        theta = (np.arange(bins) + 0.5) / bins * 2 * np.pi - np.pi
+        dirs = np.stack([np.cos(theta), np.sin(theta)], axis=1)
+        steps = np.arange(0.0, 0.35, self.canvas.config.resolution_m)
+        pts = centre2[None, None] + steps[None, :, None] * dirs[:, None]
+        pix = self.canvas.to_pixel(pts.reshape(-1, 2))
+        inside = ndi.map_coordinates(self.canvas.mask.astype(np.float32), [pix[:, 1], pix[:, 0]],
+                                     order=1, mode="constant").reshape(bins, -1) > 0.5
+        above_chin = ((pts - chin2) @ up2) > 0.0
+        ok = inside & above_chin
+        first_out = np.where((~ok).any(axis=1), np.argmax(~ok, axis=1), steps.size)
+        r_mask = steps[np.maximum(first_out - 1, 0)]
+        scale = np.clip(r_mask / np.maximum(r_skull, 1e-6), 1.0, c.max_hair_scale)
+        scale = ndi.median_filter(scale, size=15, mode="wrap")
+        scale = ndi.gaussian_filter1d(scale, 8, mode="wrap")
+        self.hair_scale = torch.tensor(scale, dtype=torch.float32)
+        self.hair_scale_mean = float(scale.mean())
+
+    def skull_hair_sdf(self, p: torch.Tensor) -> torch.Tensor:
+        c = self.config
+        d = p - self.centre
+        cam = d @ self.R.T
+        ang = torch.atan2(cam[:, 1], cam[:, 0])
+        pos = (ang + np.pi) / (2 * np.pi) * c.angle_bins - 0.5
+        i0 = torch.floor(pos).long()
+        t = pos - i0
+        s_img = (self.hair_scale[i0 % c.angle_bins] * (1 - t) + self.hair_scale[(i0 + 1) % c.angle_bins] * t)
+        in_plane = cam[:, :2].norm(dim=1) / d.norm(dim=1).clamp_min(1e-6)
+        # Hair may wrap round the back freely but must not grow over the face.
+        # Toward the view axis the image angle is undefined: fade to the mean scale there
+        # (squared, so the back of the head stays round instead of coming to a point).
+        s = self.hair_scale_mean + (s_img - self.hair_scale_mean) * in_plane ** 2
+        # Hair lies on the skull from the temples back; ahead of them the face takes over.
+        forward = -d[:, 1] / d.norm(dim=1).clamp_min(1e-6)
+        keep = torch.clamp((0.75 - forward) / 0.5, 0.0, 1.0)
+        s = 1.0 + (s - 1.0) * keep
+        q = d / s[:, None]
+        radii = self._skull_radii(q)
+        k = (q / radii).norm(dim=1)
+        return (k - 1.0) * radii.min(dim=1).values * s
+
+    # --- neck and shoulders -------------------------------------------------------------------
+    def body_sdf(self, p: torch.Tensor) -> torch.Tensor:
+        c = self.config
+        cam = p @ self.R.T
+        half = self.canvas.config.half_extent_m
+        outline = _sample_map(self.canvas_sdf, cam[:, 0], cam[:, 1], half, half)
+        half_depth = _sample_map(self.canvas_half_depth, cam[:, 0], cam[:, 1], half, half)
+        neck_depth = float((self.R[2, 1] * c.neck_plane_y_m))
+        thickness = (cam[:, 2] - neck_depth).abs() - half_depth
+        below_chin = p[:, 2] - (self.chin_z + c.neck_overlap_m)
+        return torch.maximum(torch.maximum(outline, thickness), below_chin)
+
+    # --- all together -------------------------------------------------------------------------
+    def __call__(self, points_m: torch.Tensor) -> torch.Tensor:
+        c = self.config
+        head = smooth_min(self.face_sdf(points_m), self.skull_hair_sdf(points_m), c.blend_m)
+        body = smooth_min(head, self.body_sdf(points_m), c.blend_m)
+        return torch.maximum(body, c.bust_bottom_z_m - points_m[:, 2])
