@@ -43,6 +43,7 @@ REQUEST_TIMEOUT_S = 10.0  # everything else is answered by the socket thread rig
 class _Pending:
     request_id: str
     kind: str
+    timeout_s: float
     deadline: float  # time.monotonic() seconds
     frames: list | None  # still to be sent (None once handed to ZeroMQ)
 
@@ -59,6 +60,8 @@ class HeadliftClient:
         # Queue nothing while disconnected: a request to a backend that is not running yet should
         # time out, not be delivered minutes later when one starts.
         self._socket.setsockopt(zmq.IMMEDIATE, 1)
+        if address.startswith("tcp://["):
+            self._socket.ipv6 = True  # ZeroMQ only resolves IPv6 endpoints when told to
         self._socket.connect(address)
         self._pending: dict[str, _Pending] = {}
         self._outbox: deque[str] = deque()  # request ids whose frames wait for a connection
@@ -120,7 +123,8 @@ class HeadliftClient:
         frames = encode(msg)
         if timeout_s is None:
             timeout_s = RECONSTRUCT_TIMEOUT_S if isinstance(msg, Reconstruct) else REQUEST_TIMEOUT_S
-        self._pending[msg.id] = _Pending(msg.id, msg.TYPE, time.monotonic() + timeout_s, frames)
+        self._pending[msg.id] = _Pending(msg.id, msg.TYPE, timeout_s,
+                                         time.monotonic() + timeout_s, frames)
         self._outbox.append(msg.id)
         self._flush()
         return msg.id
@@ -211,10 +215,10 @@ class HeadliftClient:
             del self._pending[p.request_id]
             if p.frames is None and p.kind == Reconstruct.TYPE:
                 self._cancel_quietly(p.request_id)
-            where = "no answer" if p.frames is None else "could not connect"
+            what = ("no answer from" if p.frames is None else "could not connect to")
             events.append(Error(id=p.request_id, code=ErrorCode.BACKEND_UNREACHABLE,
-                                message=f"{where} from the backend at {self.address} in time "
-                                        f"({p.kind} request)"))
+                                message=f"{what} the backend at {self.address} within "
+                                        f"{p.timeout_s:g} s ({p.kind} request)"))
         return events
 
     def _cancel_quietly(self, target: str) -> None:
