@@ -80,9 +80,9 @@ def build(
         # Key from the camera's upper left, fill from the right, rim from behind: lit faces read
         # well for people and for face detectors alike.
         for label, energy, yaw, pitch, size in (
-            ("Key", 60.0, -40.0, 35.0, 1.0),
-            ("Fill", 20.0, 50.0, 10.0, 2.0),
-            ("Rim", 40.0, 170.0, 40.0, 1.0),
+            ("Key", 15.0, -40.0, 35.0, 1.0),
+            ("Fill", 5.0, 50.0, 10.0, 2.0),
+            ("Rim", 10.0, 170.0, 40.0, 1.0),
         ):
             light_data = bpy.data.lights.new(f"{RIG_NAME} {label}", 'AREA')
             created.append(light_data)

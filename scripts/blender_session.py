@@ -82,6 +82,7 @@ def scene_counts() -> dict[str, int]:
 def use_workbench(scene, resolution: int = 512) -> None:
     """Workbench, texture colours, studio light: a second per view on a laptop CPU, and the
     flat, evenly lit look a face detector reads well."""
+    _common_output(scene, resolution)
     scene.render.engine = 'BLENDER_WORKBENCH'
     shading = scene.display.shading
     shading.light = 'STUDIO'
@@ -89,6 +90,10 @@ def use_workbench(scene, resolution: int = 512) -> None:
     shading.show_specular_highlight = False
     shading.show_cavity = False
     scene.display.render_aa = '8'
+    scene.view_settings.view_transform = 'Standard'
+
+
+def _common_output(scene, resolution: int) -> None:
     scene.render.resolution_x = scene.render.resolution_y = resolution
     scene.render.resolution_percentage = 100
     scene.render.film_transparent = False
@@ -98,9 +103,25 @@ def use_workbench(scene, resolution: int = 512) -> None:
         import bpy
 
         scene.world = bpy.data.worlds.new("Headlift Backdrop")
-    # Workbench renders the world colour as the background: a neutral mid grey.
+    # Workbench shows the world colour as the background; Cycles also lights with it a little.
     scene.world.color = (0.18, 0.18, 0.2)
-    scene.view_settings.view_transform = 'Standard'
+    if scene.world.node_tree is not None:
+        background = scene.world.node_tree.nodes.get("Background")
+        if background is not None:
+            background.inputs["Color"].default_value = (0.18, 0.18, 0.2, 1.0)
+            background.inputs["Strength"].default_value = 0.5
+
+
+def use_cycles(scene, resolution: int = 512, samples: int = 16) -> None:
+    """Cycles on the CPU at low samples, denoised: soft shadows from the turntable's area lights,
+    a few seconds per view on a laptop."""
+    _common_output(scene, resolution)
+    scene.render.engine = 'CYCLES'
+    scene.cycles.device = 'CPU'
+    scene.cycles.samples = samples
+    scene.cycles.use_denoising = True
+    scene.cycles.max_bounces = 4
+    scene.view_settings.view_transform = 'AgX'
 
 
 def render_turntable(obj, out_dir: Path, n_views: int = 24, views: list[int] | None = None

@@ -66,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--zip", type=Path, default=None, help="add-on zip (default dist/headlift-<version>.zip)")
     parser.add_argument("--views", type=int, default=24)
     parser.add_argument("--resolution", type=int, default=512)
+    parser.add_argument("--engine", choices=("workbench", "cycles"), default="workbench",
+                        help="workbench: about a second per view; cycles: soft lights, a few seconds")
     parser.add_argument("--address", help="use the backend already listening here instead of starting one")
     args = parser.parse_args(argv)
     zip_path = args.zip or default_zip()
@@ -106,7 +108,10 @@ def main(argv: list[str] | None = None) -> int:
             f"texture {tuple(head.active_material.node_tree.nodes['Headlift Texture'].image.size)}")
 
     scene = bpy.context.scene
-    blender_session.use_workbench(scene, args.resolution)
+    if args.engine == "cycles":
+        blender_session.use_cycles(scene, args.resolution)
+    else:
+        blender_session.use_workbench(scene, args.resolution)
     t0 = time.monotonic()
     frames = blender_session.render_turntable(head, frames_dir, args.views)
     log(f"rendered {len(frames)} views in {time.monotonic() - t0:.1f} s -> {frames_dir}")

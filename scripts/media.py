@@ -11,6 +11,7 @@ from PIL import Image, ImageDraw, ImageFont
 def contact_sheet(frames: list[tuple[float, Path]], out_path: Path, columns: int = 6,
                   tile_px: int = 256) -> Path:
     """Grid of all views, each labelled with its yaw, in view order."""
+    columns = max(1, min(columns, len(frames)))
     rows = math.ceil(len(frames) / columns)
     label_px = max(14, tile_px // 12)
     sheet = Image.new("RGB", (columns * tile_px, rows * (tile_px + label_px + 6)), (24, 24, 28))
