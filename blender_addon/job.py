@@ -11,7 +11,7 @@ import time
 
 from .imp_head import HeadData
 from .shared import client, messages
-from .shared.errors import ErrorCode
+from .shared.errors import ErrorCode, ProtocolError
 
 AGENT = "headlift-blender"
 PING_EVERY_S = 5.0
@@ -39,7 +39,10 @@ class ReconstructJob:
         self.warnings: list[str] = []
         self._connect_timeout_s = connect_timeout_s
         self._request = messages.Reconstruct(image=image_bytes, name=name, options=dict(options or {}))
-        self._client = client.HeadliftClient(address)
+        try:
+            self._client = client.HeadliftClient(address)
+        except Exception as exc:  # zmq.ZMQError for a malformed endpoint; zmq stays out of the add-on
+            raise ValueError(f"Invalid backend address '{address}': {exc}") from exc
         self._hello_id = self._client.submit(messages.Hello(agent=AGENT), timeout_s=connect_timeout_s)
         self._reconstruct_id: str | None = None
         self._ping_id: str | None = None
@@ -47,9 +50,17 @@ class ReconstructJob:
         self._cancel_deadline: float | None = None
 
     def poll(self) -> None:
-        """Handle whatever arrived; returns at once."""
+        """Handle whatever arrived; returns at once. Never raises: failures end the job."""
         if self.done:
             return
+        try:
+            self._poll()
+        except ProtocolError as exc:  # e.g. our own request refused by encode (image over the limit)
+            self._fail(exc.code.value, exc.message)
+        except Exception as exc:  # a bug must still end the job, or the panel spins forever
+            self._fail(ErrorCode.INTERNAL.value, f"{type(exc).__name__}: {exc}")
+
+    def _poll(self) -> None:
         for event in self._client.poll_events():
             self._handle(event)
             if self.done:

@@ -44,9 +44,10 @@ class HEADLIFT_OT_reconstruct(bpy.types.Operator):
         if bpy.app.background:
             # No event loop: timers and modal handlers never run, so drive the same job here.
             try:
+                job.poll()
                 while not job.done:
+                    time.sleep(POLL_INTERVAL_S / 2)
                     job.poll()
-                    time.sleep(0.02 if job.done else POLL_INTERVAL_S / 2)
             finally:
                 job.close()
             return self._finish(context, job)
@@ -88,6 +89,8 @@ class HEADLIFT_OT_reconstruct(bpy.types.Operator):
             raise ValueError("Choose a portrait image first")
         if not image_path.is_file():
             raise ValueError(f"Portrait not found: {image_path}")
+        if image_path.stat().st_size == 0:
+            raise ValueError(f"Portrait file is empty: {image_path}")
         timeout = prefs.connect_timeout_s
         if local_backend.is_alive():
             timeout = max(timeout, LOCAL_START_GRACE_S)
