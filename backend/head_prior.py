@@ -42,6 +42,7 @@ class PriorConfig:
     neck_plane_y_m: float = 0.015
     neck_overlap_m: float = 0.03  # the neck reaches this far above the chin, into the head
     bust_bottom_z_m: float = -0.32
+    shoulder_half_breadth_m: float = 0.23
     blend_m: float = 0.012
     angle_bins: int = 360
 
@@ -189,7 +190,9 @@ class HeadPrior:
         neck_depth = float((self.R[2, 1] * c.neck_plane_y_m))
         thickness = (cam[:, 2] - neck_depth).abs() - half_depth
         below_chin = p[:, 2] - (self.chin_z + c.neck_overlap_m)
-        return torch.maximum(torch.maximum(outline, thickness), below_chin)
+        # Photos often cut the shoulders at the frame; stop them at an adult's shoulder breadth.
+        sides = p[:, 0].abs() - c.shoulder_half_breadth_m
+        return torch.maximum(torch.maximum(outline, thickness), torch.maximum(below_chin, sides))
 
     # --- all together -------------------------------------------------------------------------
     def __call__(self, points_m: torch.Tensor) -> torch.Tensor:

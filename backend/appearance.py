@@ -1,0 +1,242 @@
+"""Appearance branch: lift the photo's pixels onto the triplane's layers and complete what it hid.
+
+For every texel of every plane layer (near/far) the layer's surface point is known from the
+geometry channels. Projected through the estimated camera it picks up the photo's colour where the
+camera saw it (z-buffer test against the mesh, facing the camera, inside the person mask); the
+confidence is how squarely it was seen. What the photo did not show is completed, in this order:
+1. symmetry: the canonical frame's X = 0 plane is the face's mirror plane;
+2. nearest seen surface: every other texel takes the colour of the closest surface points (in 3-D)
+   that the photo saw squarely, so the back and sides of the head continue the hair or skin at
+   the silhouette instead of smearing the face round the head.
+Appearance channels per plane (10): near RGB, far RGB, near confidence, far confidence, and the
+near and far depths of the final mesh seen along the plane's axis (the layers the colours sit on).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import scipy.ndimage as ndi
+import torch
+import torch.nn.functional as F
+
+from backend.raster import rasterize
+from backend.reconstruction import OrthoCamera
+from backend.triplane import PLANE_AXES, Triplane, sample_plane
+
+YZ = 2
+
+
+@dataclass
+class AppearanceConfig:
+    resolution: int = 1024
+    depth_tolerance_m: float = 0.006
+    mirror_trust: float = 0.85  # a mirrored colour counts a little less than a seen one
+    render_max_side: int = 1024  # z-buffer resolution for the visibility test
+    trusted_conf: float = 0.3
+    unseen_conf: float = 0.1
+    fill_cell_m: float = 0.004
+    fill_neighbours: int = 8
+    fill_downsample: int = 4
+    grazing_cos: float = 0.35  # below this cosine between normal and view, a texel counts as unseen
+
+
+def smooth_normals(verts_m: np.ndarray, faces: np.ndarray, iterations: int = 8) -> np.ndarray:
+    """(V, 3) unit vertex normals, area-weighted then averaged over neighbours `iterations` times.
+
+    Which plane sees a surface squarely is a question about its overall orientation; marching-cubes
+    ripples would otherwise flip texels between planes and leave blotches.
+    """
+    import scipy.sparse as sp
+
+    v = verts_m.astype(np.float64)
+    n = np.cross(v[faces[:, 1]] - v[faces[:, 0]], v[faces[:, 2]] - v[faces[:, 0]])
+    rows = faces.reshape(-1)
+    cols = np.repeat(np.arange(len(faces)), 3)
+    incidence = sp.csr_matrix((np.ones(rows.size), (rows, cols)), shape=(len(v), len(faces)))
+    out = incidence @ n
+    edges = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
+    adjacency = sp.csr_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(len(v),) * 2)
+    adjacency = adjacency + adjacency.T + sp.identity(len(v))
+    for _ in range(iterations):
+        out = out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        out = adjacency @ out
+    return (out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+
+def mesh_layer(tri: Triplane, verts_m: np.ndarray, faces: np.ndarray, normals: np.ndarray,
+               plane: int, layer: int, res: int):
+    """The mesh seen orthographically along a plane's axis: its first (layer 0) or last (layer 1)
+    surface at every texel. Returns points (res, res, 3), normals (res, res, 3), covered (res, res).
+
+    The layers come from the final mesh, not the prior, so colours land exactly where the mesh is.
+    """
+    u, v, w = PLANE_AXES[plane]
+    origin = tri.origin_m.numpy()
+    scale = res / tri.size_m
+    depth = verts_m[:, w] if layer == 0 else -verts_m[:, w]
+    px = np.stack([(verts_m[:, u] - origin[u]) * scale, (verts_m[:, v] - origin[v]) * scale, depth], 1)
+    frags = rasterize(torch.from_numpy(px.astype(np.float32)), torch.from_numpy(faces.astype(np.int64)), res, res)
+    tri_id = frags.tri_id.clamp_min(0)
+    corners = torch.from_numpy(faces.astype(np.int64))[tri_id]  # (res, res, 3)
+    bary = frags.bary[..., None]
+    pts = (torch.from_numpy(verts_m)[corners] * bary).sum(2)
+    nrm = (torch.from_numpy(normals)[corners] * bary).sum(2)
+    nrm = nrm / nrm.norm(dim=-1, keepdim=True).clamp_min(1e-8)
+    return pts, nrm, frags.mask
+def _zbuffer(verts_m: np.ndarray, faces: np.ndarray, camera: OrthoCamera, scale: float):
+    w, h = camera.image_size
+    proj = camera.project(verts_m.astype(np.float64))
+    proj[:, :2] *= scale
+    frags = rasterize(torch.tensor(proj, dtype=torch.float32), torch.from_numpy(faces.astype(np.int64)),
+                      int(round(h * scale)), int(round(w * scale)))
+    return frags.depth
+
+
+def _bilinear(image: torch.Tensor, uv_px: torch.Tensor) -> torch.Tensor:
+    """image (H, W, C), uv_px (N, 2) pixel coordinates (column, row) -> (N, C)."""
+    h, w = image.shape[:2]
+    grid = torch.stack([uv_px[:, 0] / w * 2 - 1, uv_px[:, 1] / h * 2 - 1], -1).view(1, 1, -1, 2)
+    out = F.grid_sample(image.permute(2, 0, 1)[None], grid, mode="bilinear", padding_mode="border",
+                        align_corners=False)
+    return out[0, :, 0].T
+
+
+def lift_layer(layer_geometry, image, mask, zbuf, zscale, camera, config):
+    """((colour (res, res, 3), confidence (res, res)), surface points (res, res, 3)) of one layer."""
+    res = config.resolution
+    pts, normals, inside = layer_geometry
+    flat = pts.view(-1, 3)
+    R = torch.tensor(camera.R_cam_from_canonical, dtype=torch.float32)
+    cam = flat @ R.T
+    uv = cam[:, :2] * camera.pixels_per_metre + torch.tensor(camera.principal_px, dtype=torch.float32)
+    seen_depth = _bilinear(zbuf[..., None], uv * zscale)[:, 0]
+    visible = (cam[:, 2] - seen_depth).abs() < config.depth_tolerance_m
+    to_camera = -R[2]  # camera looks along its +z; canonical direction toward the camera
+    # Surfaces seen at a grazing angle smear a few pixels over centimetres: trust them little.
+    facing = ((normals.view(-1, 3) @ to_camera - config.grazing_cos) / (1 - config.grazing_cos)).clamp(0, 1)
+    in_person = _bilinear(mask[..., None], uv)[:, 0] > 0.5
+    w, h = camera.image_size
+    in_frame = (uv[:, 0] >= 0) & (uv[:, 0] < w) & (uv[:, 1] >= 0) & (uv[:, 1] < h)
+    conf = facing * (visible & in_person & in_frame & inside.view(-1)).float()
+    colour = _bilinear(image, uv)
+    return (colour.view(res, res, 3).numpy(), conf.view(res, res).numpy()), pts.numpy()
+
+
+def nearest_seen_fill(seen: dict, points: dict, config: "AppearanceConfig") -> dict:
+    """For every layer, the colour of the nearest surface points the photo saw well (in 3-D).
+
+    Hidden surfaces take the colour of what the camera saw closest to them: the back and sides of
+    the head take the hair (or skin) at the silhouette, not a smear of the face. Computed at a
+    quarter of the layer resolution (it is smooth by nature) and upsampled.
+    """
+    from scipy.spatial import cKDTree
+
+    pts, cols = [], []
+    for key, (colour, conf) in seen.items():
+        good = conf > config.trusted_conf
+        pts.append(points[key][good])
+        cols.append(colour[good])
+    pts, cols = np.concatenate(pts), np.concatenate(cols)
+    if len(pts) == 0:
+        return {key: np.full_like(colour, 0.5) for key, (colour, _) in seen.items()}
+    # One averaged sample per 4 mm cell: a small tree answers far-away queries (the back of the
+    # head) quickly, where the raw, surface-like cloud makes k-NN search crawl.
+    cells, inverse = np.unique(np.floor(pts / config.fill_cell_m).astype(np.int64), axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    counts = np.bincount(inverse).astype(np.float64)[:, None]
+    pts = np.stack([np.bincount(inverse, pts[:, i]) for i in range(3)], 1) / counts
+    cols = np.stack([np.bincount(inverse, cols[:, i]) for i in range(3)], 1) / counts
+    tree = cKDTree(pts)
+    res = config.resolution
+    low = res // config.fill_downsample
+    fills = {}
+    for key, (colour, _) in seen.items():
+        query = cv2.resize(points[key], (low, low), interpolation=cv2.INTER_AREA).reshape(-1, 3)
+        dist, idx = tree.query(query, k=config.fill_neighbours, eps=0.5)
+        w = 1.0 / (dist + 0.005)
+        fill = (cols[idx] * w[..., None]).sum(1) / w.sum(1, keepdims=True)
+        fill = cv2.GaussianBlur(fill.reshape(low, low, 3).astype(np.float32), (0, 0), 2.0)
+        fills[key] = cv2.resize(fill, (res, res), interpolation=cv2.INTER_LINEAR)
+    return fills
+
+
+def build_appearance(tri: Triplane, verts_m: np.ndarray, faces: np.ndarray, image_rgb: np.ndarray,
+                     person_mask: np.ndarray, camera: OrthoCamera, config: AppearanceConfig | None = None) -> torch.Tensor:
+    """Fill tri.appearance: (3, 10, Ra, Ra) float32. Returns it too."""
+    config = config or AppearanceConfig()
+    res = config.resolution
+    image = torch.from_numpy(image_rgb.astype(np.float32) / 255.0)
+    mask = torch.from_numpy(person_mask.astype(np.float32))
+    zscale = min(1.0, config.render_max_side / max(camera.image_size))
+    zbuf = _zbuffer(verts_m, faces, camera, zscale)
+
+    normals = smooth_normals(verts_m, faces)
+    seen, points, seen_cover = {}, {}, {}
+    for p in range(3):
+        for l in range(2):
+            layer_geometry = mesh_layer(tri, verts_m, faces, normals, p, l, res)
+            seen[(p, l)], points[(p, l)] = lift_layer(layer_geometry, image, mask, zbuf, zscale, camera, config)
+            seen_cover[(p, l)] = layer_geometry[2].numpy()
+    out = np.zeros((3, 10, res, res), np.float32)
+    for p in range(3):
+        for l in range(2):
+            colour, conf = seen[(p, l)]
+            # mirror partner: XY and XZ mirror their columns (x); YZ swaps its near and far layers
+            if p == YZ:
+                m_colour, m_conf = seen[(p, 1 - l)]
+            else:
+                m_colour, m_conf = seen[(p, l)][0][:, ::-1], seen[(p, l)][1][:, ::-1]
+            # only where this side went unseen: a seen side keeps its own lighting and asymmetry
+            use_mirror = (conf < config.unseen_conf) & (m_conf * config.mirror_trust > conf)
+            colour = np.where(use_mirror[..., None], m_colour, colour)
+            conf = np.where(use_mirror, m_conf * config.mirror_trust, conf)
+            seen[(p, l)] = (colour, conf)
+
+    fills = nearest_seen_fill(seen, points, config)
+    for p in range(3):
+        for l in range(2):
+            colour, conf = seen[(p, l)]
+            a = np.minimum(conf * 3.0, 1.0)[..., None]
+            out[p, 3 * l:3 * l + 3] = (colour * a + fills[(p, l)] * (1 - a)).transpose(2, 0, 1)
+            out[p, 6 + l] = conf
+            depth = points[(p, l)][..., PLANE_AXES[p][2]]
+            covered = seen_cover[(p, l)]
+            # carry the nearest covered depth outward so bilinear lookups at the rim stay on the mesh
+            _, (ri, ci) = ndi.distance_transform_edt(~covered, return_indices=True)
+            out[p, 8 + l] = depth[ri, ci]
+    tri.appearance = torch.from_numpy(out)
+    return tri.appearance
+
+
+def decode_colour(tri: Triplane, points_m: torch.Tensor, normals: torch.Tensor) -> torch.Tensor:
+    """points_m (N, 3), outward normals (N, 3) -> (N, 3) colour in [0, 1].
+
+    Each plane offers the layer its side of the head faces; its vote is weighted by how squarely
+    the plane sees the surface (normal component squared), by the layer's confidence and by how
+    well the point lies on that layer's surface (hollows hidden from a plane get no say there).
+    """
+    total = torch.zeros(points_m.shape[0], 3)
+    weight_sum = torch.zeros(points_m.shape[0])
+    fallback = torch.zeros(points_m.shape[0], 3)
+    fallback_w = torch.zeros(points_m.shape[0])
+    for p in range(3):
+        uv, w = tri.plane_coords(points_m, p)
+        app = sample_plane(tri.appearance[p], uv)
+        axis = PLANE_AXES[p][2]
+        n_axis = normals[:, axis]
+        far = n_axis > 0
+        depth = torch.where(far, app[:, 9], app[:, 8])
+        colour = torch.where(far[:, None], app[:, 3:6], app[:, 0:3])
+        conf = torch.where(far, app[:, 7], app[:, 6])
+        on_layer = torch.exp(-((w - depth) / 0.008) ** 2)
+        square = n_axis ** 2
+        wgt = square * (conf + 0.02) ** 2 * on_layer  # a seen colour outvotes a filled one
+        total += colour * wgt[:, None]
+        weight_sum += wgt
+        fallback += colour * square[:, None]
+        fallback_w += square
+    blended = total / weight_sum.clamp_min(1e-8)[:, None]
+    plain = fallback / fallback_w.clamp_min(1e-8)[:, None]
+    return torch.where((weight_sum > 1e-4)[:, None], blended, plain).clamp(0, 1)
