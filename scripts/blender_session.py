@@ -89,7 +89,7 @@ def use_workbench(scene, resolution: int = 512) -> None:
     shading.color_type = 'TEXTURE'
     shading.show_specular_highlight = False
     shading.show_cavity = False
-    scene.display.render_aa = '8'
+    scene.display.render_aa = '5'  # 8 samples cost 50% more time for no visible gain
     scene.view_settings.view_transform = 'Standard'
 
 
