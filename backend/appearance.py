@@ -25,7 +25,7 @@ from backend.raster import rasterize
 from backend.reconstruction import OrthoCamera
 from backend.triplane import PLANE_AXES, Triplane, sample_plane
 
-YZ = 2
+XZ, YZ = 1, 2
 
 
 @dataclass
@@ -162,8 +162,33 @@ def nearest_seen_fill(seen: dict, points: dict, config: "AppearanceConfig") -> d
     return fills
 
 
+def face_region(landmarks_m: np.ndarray, tri: Triplane, res: int) -> np.ndarray:
+    """(res, res) bool: the face's outline on the XZ plane (rows along z, columns along x)."""
+    step = tri.size_m / res
+    origin = tri.origin_m.numpy()
+    cols = (landmarks_m[:468, 0] - origin[0]) / step - 0.5
+    rows = (landmarks_m[:468, 2] - origin[2]) / step - 0.5
+    hull = cv2.convexHull(np.stack([cols, rows], 1).astype(np.float32))
+    region = np.zeros((res, res), np.uint8)
+    cv2.fillConvexPoly(region, np.round(hull).astype(np.int32), 1)
+    return region.astype(bool)
+
+
+def crown_colour(colour: np.ndarray, conf: np.ndarray, covered: np.ndarray, step_m: float) -> np.ndarray:
+    """(res, 3): per XZ column, the seen colour 0.5-2 cm below the top of the head (hair, or skin
+    when bald). Columns without a well-seen sample take the mean of those with one."""
+    res = colour.shape[0]
+    rows = np.arange(res)[:, None]
+    top = np.where(covered.any(0), res - 1 - np.argmax(covered[::-1], axis=0), 0)  # rows run along +z
+    band = (rows <= top - 0.005 / step_m) & (rows >= top - 0.02 / step_m) & covered & (conf > 0.3)
+    crown = (colour * band[..., None]).sum(0) / np.maximum(band.sum(0), 1)[:, None]
+    has = band.sum(0) > 0
+    crown[~has] = crown[has].mean(0) if has.any() else 0.5
+    return crown.astype(np.float32)
+
+
 def build_appearance(tri: Triplane, verts_m: np.ndarray, faces: np.ndarray, image_rgb: np.ndarray,
-                     person_mask: np.ndarray, camera: OrthoCamera, config: AppearanceConfig | None = None) -> torch.Tensor:
+                     person_mask: np.ndarray, camera: OrthoCamera, landmarks_m: np.ndarray, config: AppearanceConfig | None = None) -> torch.Tensor:
     """Fill tri.appearance: (3, 10, Ra, Ra) float32. Returns it too."""
     config = config or AppearanceConfig()
     res = config.resolution
@@ -195,6 +220,12 @@ def build_appearance(tri: Triplane, verts_m: np.ndarray, faces: np.ndarray, imag
             seen[(p, l)] = (colour, conf)
 
     fills = nearest_seen_fill(seen, points, config)
+    # Behind the face the nearest seen surfaces are the ears and jaw: a skin band there reads as a
+    # face from behind. The back of the head continues what covers the crown instead.
+    back = (XZ, 1)
+    face = face_region(landmarks_m, tri, res)
+    crown = crown_colour(*seen[(XZ, 0)], seen_cover[(XZ, 0)], tri.size_m / res)
+    fills[back] = np.where(face[..., None], crown[None], fills[back])
     for p in range(3):
         for l in range(2):
             colour, conf = seen[(p, l)]

@@ -23,13 +23,16 @@ from backend.reconstruction import OrthoCamera
 from backend.silhouette import Canvas
 
 CHIN = 152
+# Forehead and temple part of the face-mesh outline (above the eyes), which should sit on the skull.
+UPPER_FACE_OUTLINE = [10, 338, 297, 332, 284, 251, 389, 109, 67, 103, 54, 21, 162]
 FACE_SURFACE = slice(0, 468)  # the 10 iris landmarks are left out of the surface
 
 
 @dataclass
 class PriorConfig:
     skull_half_breadth_m: float = 0.078
-    skull_front_m: float = 0.080  # how far the egg reaches forward from its centre
+    skull_front_m: float = 0.080  # forward reach of the egg when the face outline cannot fit it
+    face_inset_m: float = 0.004  # the skull stays this far behind the face outline
     skull_back_m: float = 0.100
     skull_half_height_m: float = 0.118
     skull_centre_m: tuple[float, float, float] = (0.0, 0.0, 0.025)
@@ -77,6 +80,7 @@ class HeadPrior:
         # The skull is at least as broad as the face outline, so the face never sticks out sideways.
         face_half_width = float(np.abs(landmarks_m[FACE_SURFACE, 0]).max())
         self.half_breadth = max(c.skull_half_breadth_m, face_half_width + 0.006)
+        self.skull_front = self._fit_skull_front(landmarks_m)
         self.chin_z = float(landmarks_m[CHIN, 2])
         self._build_face_layer(landmarks_m[FACE_SURFACE])
         self._build_hair_profile(landmarks_m)
@@ -113,9 +117,21 @@ class HeadPrior:
         return torch.maximum(slab, outside)
 
     # --- skull and hair ---------------------------------------------------------------------
+    def _fit_skull_front(self, landmarks_m: np.ndarray) -> float:
+        """How far the egg reaches forward so the forehead and temples of the face outline lie on
+        it: the face then continues into the skull instead of standing in front of it."""
+        c = self.config
+        ring = landmarks_m[UPPER_FACE_OUTLINE].astype(np.float64) - np.asarray(c.skull_centre_m)
+        rest = 1.0 - (ring[:, 0] / self.half_breadth) ** 2 - (ring[:, 2] / c.skull_half_height_m) ** 2
+        ok = (rest > 0.05) & (ring[:, 1] < 0)
+        if not ok.any():
+            return c.skull_front_m
+        reach = np.median(-ring[ok, 1] / np.sqrt(rest[ok])) - c.face_inset_m
+        return float(np.clip(reach, 0.06, 0.11))
+
     def _skull_radii(self, d: torch.Tensor) -> torch.Tensor:
         c = self.config
-        ry = torch.where(d[..., 1] < 0, torch.tensor(c.skull_front_m), torch.tensor(c.skull_back_m))
+        ry = torch.where(d[..., 1] < 0, torch.tensor(self.skull_front), torch.tensor(c.skull_back_m))
         return torch.stack([torch.full_like(ry, self.half_breadth), ry,
                             torch.full_like(ry, c.skull_half_height_m)], dim=-1)
 

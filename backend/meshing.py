@@ -27,7 +27,8 @@ def extract_mesh(tri: Triplane, config: MeshingConfig | None = None) -> tuple[np
     step = tri.size_m / tri.resolution
     verts = tri.origin_m.numpy() + (verts_idx - 1 + 0.5) * step
     verts = project_to_surface(tri, verts, config.projection_iterations)
-    mesh = trimesh.Trimesh(verts, faces.astype(np.int64), process=True)
+    # process=False: merging vertices that the projection brought together would open holes
+    mesh = trimesh.Trimesh(verts, faces.astype(np.int64), process=False)
     parts = mesh.split(only_watertight=False)
     if len(parts) > 1:
         mesh = max(parts, key=lambda m: len(m.faces))

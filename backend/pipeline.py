@@ -88,7 +88,8 @@ def reconstruct(image_rgb: np.ndarray, config: ReconstructConfig | None = None, 
     with stages.stage("meshing"):
         verts_m, faces = extract_mesh(tri, config.meshing)
     with stages.stage("appearance"):
-        build_appearance(tri, verts_m, faces, image_rgb, seen.person_mask, camera, config.appearance)
+        build_appearance(tri, verts_m, faces, image_rgb, seen.person_mask, camera, landmarks_m,
+                         config.appearance)
     with stages.stage("texture"):
         loop_uvs = build_atlas(verts_m, faces, config.texture_size, config.atlas_padding_px)
         texture = bake_texture(verts_m, faces, loop_uvs, config.texture_size,
