@@ -4,6 +4,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
+from .auth import CurveConfig
 from .imagefile import ImageLimits
 
 MiB = 1 << 20
@@ -22,6 +23,8 @@ class ServerConfig:
     linger_ms:          how long closing the socket may wait to deliver the last replies.
     progress_interval_s: at most one progress message per this interval within a stage.
     shutdown_grace_s:   how long shutdown waits for a running job to notice it was cancelled.
+    replay_finished:    final replies of this many finished jobs are kept, so a client that retries
+                           a reconstruct (same request id) gets the answer again instead of a rerun.
     """
 
     bind: str = DEFAULT_BIND
@@ -31,10 +34,15 @@ class ServerConfig:
     linger_ms: int = 1000
     progress_interval_s: float = 0.1
     shutdown_grace_s: float = 10.0
+    replay_finished: int = 2
     image_limits: ImageLimits = field(default_factory=ImageLimits)
+    curve: CurveConfig | None = None
 
     def __post_init__(self) -> None:
-        check_loopback(self.bind)
+        if self.curve is None:
+            check_loopback(self.bind)
+        if self.replay_finished < 0:
+            raise ValueError("replay_finished must be at least 0")
         if self.max_message_bytes < 1024:
             raise ValueError("max_message_bytes must be at least 1024")
         if self.max_queued_jobs < 1 or self.max_heads < 1:
@@ -43,10 +51,12 @@ class ServerConfig:
 
 def check_loopback(endpoint: str) -> None:
     """Raise ValueError unless ``endpoint`` is ``tcp://HOST:PORT`` with HOST in 127.0.0.0/8, ::1
-    (written ``[::1]``) or ``localhost``. The backend has no authentication yet, so it must not be
-    reachable from other machines; remote use with CURVE comes later."""
-    hint = ("the backend only listens on loopback (tcp://127.0.0.1:PORT, tcp://[::1]:PORT or "
-            "tcp://localhost:PORT) until authentication exists")
+    (written ``[::1]``) or ``localhost``. Without CURVE keys anyone who can reach the port could
+    use the backend, so it must not be reachable from other machines."""
+    hint = ("without CURVE keys the backend only listens on loopback (tcp://127.0.0.1:PORT, "
+            "tcp://[::1]:PORT or tcp://localhost:PORT); to listen beyond it, make keys with "
+            "'python -m backend keys --out DIR' and pass --curve-secret DIR/server.key_secret "
+            "--allow DIR/clients/")
     if not endpoint.startswith("tcp://"):
         raise ValueError(f"cannot bind {endpoint!r}: {hint}")
     host, sep, port = endpoint[len("tcp://"):].rpartition(":")

@@ -7,11 +7,17 @@
 Hello, ping, cancel and shutdown are answered here at once, also while a job runs; reconstructs
 go to the worker's bounded queue (full: ``busy``). Every reply is addressed to the identity of the
 client that asked. A bad message gets an error reply and the server keeps serving.
+
+Reconstructs are idempotent by (client, request id): a retry of a queued or running job attaches
+to it (its progress and result answer both), a retry of a finished one gets the kept final reply
+again (the last ``replay_finished`` of them). With CURVE keys (``backend.auth``) every connection
+is encrypted and only allowed client keys complete the handshake.
 """
 from __future__ import annotations
 
 import queue
 import signal
+from collections import OrderedDict
 import time
 import traceback
 import uuid
@@ -24,6 +30,7 @@ from shared.messages import (
 )
 from shared.protocol import ProtocolLimits, decode, encode
 
+from .auth import CurveServer
 from .config import ServerConfig
 from .logline import log_event
 from .registry import HeadRegistry
@@ -31,6 +38,9 @@ from .worker import Job, Worker
 
 VERSION = "0.1"
 POLL_MS = 200  # wake this often to notice a stop requested by a signal handler
+# ZMTP heartbeats, answered by libzmq's I/O thread (no GIL): a peer silent this long is dropped.
+HEARTBEAT_IVL_MS = 1000
+HEARTBEAT_TIMEOUT_MS = 3000
 CAPABILITIES = [Hello.TYPE, Ping.TYPE, Reconstruct.TYPE, Cancel.TYPE, Shutdown.TYPE]
 
 
@@ -48,6 +58,9 @@ class Server:
         self._replies: zmq.Socket | None = None
         self._worker: Worker | None = None
         self._jobs: dict[tuple[bytes, str], Job] = {}  # (identity, request id) -> queued/running
+        # (identity, request id) -> the final reply's frames, oldest first
+        self._finished: OrderedDict[tuple[bytes, str], list[bytes]] = OrderedDict()
+        self._curve: CurveServer | None = None
         self._stop = False
 
     def bind(self) -> str:
@@ -57,6 +70,11 @@ class Server:
         # ever see it; decode() checks the total of all frames against the same limit.
         router.setsockopt(zmq.MAXMSGSIZE, self.config.max_message_bytes)
         router.linger = self.config.linger_ms
+        router.heartbeat_ivl = HEARTBEAT_IVL_MS
+        router.heartbeat_timeout = HEARTBEAT_TIMEOUT_MS
+        if self.config.curve is not None:
+            self._curve = CurveServer(self.config.curve, self._context)
+            self._curve.secure(router)
         if self.config.bind.startswith("tcp://["):
             router.ipv6 = True
         router.bind(self.config.bind)
@@ -143,9 +161,13 @@ class Server:
 
     def _on_reconstruct(self, identity: bytes, msg: Reconstruct, size: int) -> Message | None:
         key = (identity, msg.id)
-        if key in self._jobs:
-            return Error(id=msg.id, code=ErrorCode.BAD_MESSAGE,
-                         message=f"request id {msg.id} is already used by one of your jobs")
+        if key in self._jobs:  # a retry: the running job answers it
+            self._log(identity, msg.id, msg.TYPE, size, "attached", time.monotonic())
+            return None
+        if key in self._finished:  # a retry whose first answer was lost: answer again, no rerun
+            self._router.send_multipart([identity, *self._finished[key]], copy=False)
+            self._log(identity, msg.id, msg.TYPE, size, "replayed", time.monotonic())
+            return None
         job = Job(identity=identity, request=msg, size_bytes=size)
         self._jobs[key] = job
         try:
@@ -180,8 +202,17 @@ class Server:
         while self._replies.poll(0, zmq.POLLIN):
             kind, identity, request_id, *frames = self._replies.recv_multipart(copy=False)
             if kind.bytes == b"final":
-                self._jobs.pop((identity.bytes, request_id.bytes.decode()), None)
+                key = (identity.bytes, request_id.bytes.decode())
+                self._jobs.pop(key, None)
+                self._keep_finished(key, frames)
             self._router.send_multipart([identity, *frames], copy=False)
+
+    def _keep_finished(self, key: tuple[bytes, str], frames: list[zmq.Frame]) -> None:
+        if self.config.replay_finished == 0:
+            return
+        self._finished[key] = [f.bytes for f in frames]
+        while len(self._finished) > self.config.replay_finished:
+            self._finished.popitem(last=False)
 
     def _log(self, identity: bytes, request_id: str, kind: str, size: int, outcome: str,
              started: float) -> None:
@@ -211,6 +242,8 @@ class Server:
                 log_event("shutdown", note="a job did not stop in time; exiting without it")
         self._replies.close()
         self._router.close()  # linger delivers the last replies (shutdown ack, cancellations)
+        if self._curve is not None:
+            self._curve.stop()
         log_event("stopped", address=self.endpoint)
 
 

@@ -2,8 +2,9 @@
 calls ``poll``) and background mode (a loop calls ``poll``). It never blocks and always ends.
 
 Sequence: hello (short deadline: a missing backend is reported in seconds) -> reconstruct ->
-progress* -> result | error. While the backend works, a ping every few seconds notices a backend
-that died mid-job long before the reconstruct's own deadline.
+progress* -> result | error. A backend that dies or restarts mid-job breaks the connection, which
+the client turns into an error within seconds (heartbeats, see ``shared/liveness.py``); a ping
+every few seconds also catches a backend that is connected but no longer answers.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import time
 from .imp_head import HeadData
 from .shared import client, messages
 from .shared.errors import ErrorCode, ProtocolError
+from .shared.liveness import CurveKeys
 
 AGENT = "headlift-blender"
 PING_EVERY_S = 5.0
@@ -27,7 +29,8 @@ class ReconstructJob:
     """
 
     def __init__(self, address: str, image_bytes: bytes, name: str, *, source_path: str = "",
-                 connect_timeout_s: float = 3.0, options: dict | None = None) -> None:
+                 connect_timeout_s: float = 3.0, options: dict | None = None,
+                 curve: CurveKeys | None = None) -> None:
         self.address = address
         self.name = name
         self.source_path = source_path
@@ -40,7 +43,7 @@ class ReconstructJob:
         self._connect_timeout_s = connect_timeout_s
         self._request = messages.Reconstruct(image=image_bytes, name=name, options=dict(options or {}))
         try:
-            self._client = client.HeadliftClient(address)
+            self._client = client.HeadliftClient(address, curve=curve)
         except Exception as exc:  # zmq.ZMQError for a malformed endpoint; zmq stays out of the add-on
             raise ValueError(f"Invalid backend address '{address}': {exc}") from exc
         self._hello_id = self._client.submit(messages.Hello(agent=AGENT), timeout_s=connect_timeout_s)

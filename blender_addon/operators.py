@@ -8,6 +8,7 @@ import bpy
 
 from . import imp_head, local_backend, preferences, turntable
 from .job import ReconstructJob
+from .shared.liveness import CurveKeys
 
 POLL_INTERVAL_S = 0.1
 # A backend this session just started may still be importing torch; give it longer to answer.
@@ -96,7 +97,7 @@ class HEADLIFT_OT_reconstruct(bpy.types.Operator):
             timeout = max(timeout, LOCAL_START_GRACE_S)
         return ReconstructJob(
             prefs.backend_address, image_path.read_bytes(), _object_name(image_path),
-            source_path=str(image_path), connect_timeout_s=timeout)
+            source_path=str(image_path), connect_timeout_s=timeout, curve=_curve_keys(prefs))
 
     def _finish(self, context, job: ReconstructJob):
         state = context.window_manager.headlift_job
@@ -194,6 +195,18 @@ class HEADLIFT_OT_turntable(bpy.types.Operator):
         self.report({'INFO'}, f"Turntable: {len(rig.yaws_deg)} views on frames "
                               f"{context.scene.frame_start}-{context.scene.frame_end}")
         return {'FINISHED'}
+
+
+def _curve_keys(prefs) -> CurveKeys | None:
+    """The CURVE keys from the preferences, None when neither path is set (a loopback backend)."""
+    server_key = bpy.path.abspath(prefs.server_key_path) if prefs.server_key_path else ""
+    client_key = bpy.path.abspath(prefs.client_key_path) if prefs.client_key_path else ""
+    if not server_key and not client_key:
+        return None
+    if not (server_key and client_key):
+        raise ValueError("Set both Server Public Key and Client Key Pair in the Headlift "
+                         "preferences (or neither, for a backend on this computer)")
+    return CurveKeys.from_files(server_key, client_key)
 
 
 def _object_name(image_path: Path) -> str:

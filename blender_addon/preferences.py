@@ -35,11 +35,29 @@ class HeadliftPreferences(bpy.types.AddonPreferences):
         default=3.0, min=0.5, max=60.0, unit='TIME_ABSOLUTE',
     )
 
+    server_key_path: StringProperty(
+        name="Server Public Key",
+        description="Remote backends only: the server's public CURVE key file (server.key from "
+                    "'python -m backend keys'). Empty: no encryption (loopback backends)",
+        subtype='FILE_PATH',
+        default="",
+    )
+    client_key_path: StringProperty(
+        name="Client Key Pair",
+        description="Remote backends only: this client's CURVE key pair (client.key_secret); its "
+                    "public half must be in the server's --allow folder",
+        subtype='FILE_PATH',
+        default="",
+    )
+
     def draw(self, context):
         layout = self.layout
         layout.use_property_split = True
         layout.prop(self, "backend_address")
         layout.prop(self, "connect_timeout_s")
+        col = layout.column(heading="Remote Backend (CURVE)")
+        col.prop(self, "server_key_path")
+        col.prop(self, "client_key_path")
         col = layout.column(heading="Start Local Backend")
         col.prop(self, "backend_dir")
         col.prop(self, "python_path")

@@ -18,6 +18,14 @@ Every request has a deadline. When it passes with no final answer, ``poll_events
 synthetic ``Error(code=backend_unreachable)`` for that id (and a started reconstruct is cancelled),
 so a dead or missing backend always surfaces as an event instead of a hang. Not thread-safe: use
 one client per thread.
+
+Liveness (see ``liveness.py``): hello and ping are idempotent, so they are sent again every
+``retry_interval_s`` until answered (the lazy-pirate pattern; a backend that restarts in the
+meantime answers the retry). A reconstruct is not resent: when the connection it went out on
+breaks (the backend died or restarted; ZMTP heartbeats notice a silent peer within about 4 s)
+it ends at once with ``backend_unreachable`` instead of waiting for its deadline.
+
+Remote backends: pass ``curve=CurveKeys.from_files(server_key, client_key_secret)``.
 """
 from __future__ import annotations
 
@@ -29,6 +37,7 @@ from typing import Callable
 import zmq
 
 from .errors import ErrorCode, ProtocolError
+from .liveness import HEARTBEAT_IVL_MS, HEARTBEAT_TIMEOUT_MS, ConnectionWatch, CurveKeys
 from .messages import (
     Ack, Cancel, Error, Hello, Message, Ping, Pong, Progress, Reconstruct, Result, Shutdown,
 )
@@ -37,6 +46,8 @@ from .protocol import DEFAULT_LIMITS, ProtocolLimits, decode, encode
 DEFAULT_ADDRESS = "tcp://127.0.0.1:5555"
 RECONSTRUCT_TIMEOUT_S = 600.0  # a CPU-only laptop may take minutes for a first reconstruct
 REQUEST_TIMEOUT_S = 10.0  # everything else is answered by the socket thread right away
+RETRY_INTERVAL_S = 1.0  # hello/ping are sent again this often until answered
+RETRIED_KINDS = frozenset({Hello.TYPE, Ping.TYPE})  # idempotent: a duplicate answer is dropped
 
 
 @dataclass
@@ -46,22 +57,31 @@ class _Pending:
     timeout_s: float
     deadline: float  # time.monotonic() seconds
     frames: list | None  # still to be sent (None once handed to ZeroMQ)
+    encoded: list  # the request's frames, kept for lazy-pirate resends of hello/ping
+    retry_at: float | None = None  # when to send again (hello/ping only), time.monotonic() s
 
 
 class HeadliftClient:
     """Client of one backend at ``address`` (``tcp://127.0.0.1:5555`` by default)."""
 
     def __init__(self, address: str = DEFAULT_ADDRESS, *, limits: ProtocolLimits = DEFAULT_LIMITS,
-                 context: zmq.Context | None = None) -> None:
+                 context: zmq.Context | None = None, curve: CurveKeys | None = None,
+                 retry_interval_s: float = RETRY_INTERVAL_S) -> None:
         self.address = address
         self.limits = limits
+        self.retry_interval_s = retry_interval_s
         self._socket = (context or zmq.Context.instance()).socket(zmq.DEALER)
         self._socket.linger = 0  # closing Blender must not wait for unsent requests
+        self._socket.heartbeat_ivl = HEARTBEAT_IVL_MS
+        self._socket.heartbeat_timeout = HEARTBEAT_TIMEOUT_MS
+        if curve is not None:
+            curve.apply(self._socket)
         # Queue nothing while disconnected: a request to a backend that is not running yet should
         # time out, not be delivered minutes later when one starts.
         self._socket.setsockopt(zmq.IMMEDIATE, 1)
         if address.startswith("tcp://["):
             self._socket.ipv6 = True  # ZeroMQ only resolves IPv6 endpoints when told to
+        self._watch = ConnectionWatch(self._socket)  # before connect: sees the first handshake
         self._socket.connect(address)
         self._pending: dict[str, _Pending] = {}
         self._outbox: deque[str] = deque()  # request ids whose frames wait for a connection
@@ -123,8 +143,9 @@ class HeadliftClient:
         frames = encode(msg)
         if timeout_s is None:
             timeout_s = RECONSTRUCT_TIMEOUT_S if isinstance(msg, Reconstruct) else REQUEST_TIMEOUT_S
-        self._pending[msg.id] = _Pending(msg.id, msg.TYPE, timeout_s,
-                                         time.monotonic() + timeout_s, frames)
+        now = time.monotonic()
+        self._pending[msg.id] = _Pending(msg.id, msg.TYPE, timeout_s, now + timeout_s, frames,
+                                         frames)
         self._outbox.append(msg.id)
         self._flush()
         return msg.id
@@ -146,6 +167,7 @@ class HeadliftClient:
         return list(self._pending)
 
     def close(self) -> None:
+        self._watch.close()
         self._socket.close(linger=0)
 
     def __enter__(self) -> "HeadliftClient":
@@ -167,7 +189,16 @@ class HeadliftClient:
             except zmq.Again:  # not connected (yet); IMMEDIATE keeps ZeroMQ from queueing it
                 return
             pending.frames = None
+            if pending.kind in RETRIED_KINDS:
+                pending.retry_at = time.monotonic() + self.retry_interval_s
             self._outbox.popleft()
+
+    def _resend_due(self, now: float) -> None:
+        """Lazy pirate: hello/ping unanswered for ``retry_interval_s`` go out again (same id)."""
+        for p in self._pending.values():
+            if p.retry_at is not None and p.retry_at <= now and p.frames is None:
+                p.frames, p.retry_at = p.encoded, None
+                self._outbox.append(p.request_id)
 
     def _receive(self, timeout_s: float) -> list[Message]:
         """Send what can be sent, wait up to ``timeout_s`` (never past the earliest deadline) for
@@ -178,18 +209,39 @@ class HeadliftClient:
             wait_until = min(wait_until, min(p.deadline for p in self._pending.values()))
         events: list[Message] = []
         while True:
+            self._resend_due(time.monotonic())
             self._flush()
             flags = zmq.POLLIN | (zmq.POLLOUT if self._outbox else 0)
-            wait_ms = max(0, int((wait_until - time.monotonic()) * 1000))
-            ready = self._socket.poll(wait_ms, flags)
-            if ready & zmq.POLLIN:
+            wake = min([wait_until] + [p.retry_at for p in self._pending.values() if p.retry_at])
+            wait_ms = max(0, int((wake - time.monotonic()) * 1000))
+            poller = zmq.Poller()
+            poller.register(self._socket, flags)
+            poller.register(self._watch.socket, zmq.POLLIN)
+            ready = dict(poller.poll(wait_ms))
+            if ready.get(self._socket, 0) & zmq.POLLIN or self._watch.socket in ready:
+                # Replies first: what arrived before a disconnect still counts.
                 while self._socket.poll(0, zmq.POLLIN):
                     event = self._read_one()
                     if event is not None:
                         events.append(event)
+                if self._watch.take_lost():
+                    events += self._lose_sent_jobs()
             if events or time.monotonic() >= wait_until:
                 break
         return events + self._expire(time.monotonic())
+
+    def _lose_sent_jobs(self) -> list[Message]:
+        """The connection broke: reconstructs that went out on it will never be answered."""
+        lost = [p for p in self._pending.values() if p.kind == Reconstruct.TYPE and p.frames is None]
+        events: list[Message] = []
+        for p in lost:
+            del self._pending[p.request_id]
+            self._cancel_quietly(p.request_id)  # if the backend merely lost us, stop the job
+            events.append(Error(id=p.request_id, code=ErrorCode.BACKEND_UNREACHABLE,
+                                message=f"lost the connection to the backend at {self.address} "
+                                        f"while it worked on this reconstruct (the backend "
+                                        f"stopped, restarted or stopped answering heartbeats)"))
+        return events
 
     def _read_one(self) -> Message | None:
         frames = self._socket.recv_multipart(copy=False)
@@ -218,7 +270,8 @@ class HeadliftClient:
             what = ("no answer from" if p.frames is None else "could not connect to")
             events.append(Error(id=p.request_id, code=ErrorCode.BACKEND_UNREACHABLE,
                                 message=f"{what} the backend at {self.address} within "
-                                        f"{p.timeout_s:g} s ({p.kind} request)"))
+                                        f"{p.timeout_s:g} s ({p.kind} request)"
+                                        f"{self._watch.handshake_hint()}"))
         return events
 
     def _cancel_quietly(self, target: str) -> None:
