@@ -184,7 +184,8 @@ def crown_colour(colour: np.ndarray, conf: np.ndarray, covered: np.ndarray, step
     crown = (colour * band[..., None]).sum(0) / np.maximum(band.sum(0), 1)[:, None]
     has = band.sum(0) > 0
     crown[~has] = crown[has].mean(0) if has.any() else 0.5
-    return crown.astype(np.float32)
+    # a parting or a highlight would otherwise run down the back as a stripe
+    return ndi.gaussian_filter1d(crown, 0.015 / step_m, axis=0, mode="nearest").astype(np.float32)
 
 
 def build_appearance(tri: Triplane, verts_m: np.ndarray, faces: np.ndarray, image_rgb: np.ndarray,

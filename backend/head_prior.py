@@ -43,6 +43,8 @@ class PriorConfig:
     face_bend_radius_m: float = 0.025
     under_chin_bend_radius_m: float = 0.012
     neck_plane_y_m: float = 0.015
+    neck_front_y_m: float = -0.045
+    chest_front_y_m: float = -0.16
     neck_overlap_m: float = 0.03  # the neck reaches this far above the chin, into the head
     bust_bottom_z_m: float = -0.32
     shoulder_half_breadth_m: float = 0.23
@@ -189,7 +191,7 @@ class HeadPrior:
         s = self.hair_scale_mean + (s_img - self.hair_scale_mean) * in_plane ** 2
         # Hair lies on the skull from the temples back; ahead of them the face takes over.
         forward = -d[:, 1] / d.norm(dim=1).clamp_min(1e-6)
-        keep = torch.clamp((0.75 - forward) / 0.5, 0.0, 1.0)
+        keep = torch.clamp((0.5 - forward) / 0.5, 0.0, 1.0)
         s = 1.0 + (s - 1.0) * keep
         q = d / s[:, None]
         radii = self._skull_radii(q)
@@ -208,6 +210,11 @@ class HeadPrior:
         below_chin = p[:, 2] - (self.chin_z + c.neck_overlap_m)
         # Photos often cut the shoulders at the frame; stop them at an adult's shoulder breadth.
         sides = p[:, 0].abs() - c.shoulder_half_breadth_m
+        # Under the chin only the neck may come forward; the chest starts lower. Without this, long
+        # hair beside the neck widens the inflated slab until its front covers the chin.
+        drop = torch.clamp((self.chin_z - 0.04 - p[:, 2]) / 0.1, 0.0, 1.0)
+        front_limit = c.neck_front_y_m + (c.chest_front_y_m - c.neck_front_y_m) * drop
+        thickness = torch.maximum(thickness, front_limit - p[:, 1])
         return torch.maximum(torch.maximum(outline, thickness), torch.maximum(below_chin, sides))
 
     # --- all together -------------------------------------------------------------------------
