@@ -21,11 +21,11 @@ class BackendProcess:
     """A running backend; ``endpoint`` is the address it listens on. Use as a context manager."""
 
     def __init__(self, python: str = sys.executable, cwd: Path = ROOT, ready_timeout_s: float = 60.0,
-                 bind: str = "tcp://127.0.0.1:0") -> None:
+                 bind: str = "tcp://127.0.0.1:0", args: tuple[str, ...] = ()) -> None:
         self.log: list[str] = []
         self._lines: queue.Queue[str | None] = queue.Queue()
         self.process = subprocess.Popen(
-            [python, "-m", "backend", "--bind", bind], cwd=cwd, stdin=subprocess.DEVNULL,
+            [python, "-m", "backend", "--bind", bind, *args], cwd=cwd, stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         threading.Thread(target=self._drain, daemon=True).start()
         self.endpoint = self._wait_ready(ready_timeout_s)

@@ -3,7 +3,7 @@ scenario) and prints its findings as one JSON line after RESULT_MARKER.
 
     python tests/blender_driver.py SCENARIO '{"zip": "...", ...}'
 
-Scenarios: install, reconstruct, rollback, local_backend. tests/test_addon.py reads the JSON.
+Scenarios: install, reconstruct, rollback, local_backend, backend_killed. tests/test_addon.py reads the JSON.
 """
 from __future__ import annotations
 
@@ -134,11 +134,63 @@ def scenario_local_backend(args: dict) -> dict:
             "alive_after_stop": local_backend.is_alive(), "output": local_backend.recent_output(20)}
 
 
+def scenario_backend_killed(args: dict) -> dict:
+    """kill -9 the backend while Reconstruct runs, then restart it on the same port and
+    reconstruct again."""
+    import signal
+    import threading
+
+    import bpy
+    from backend_process import BackendProcess
+
+    bs.install_addon(Path(args["zip"]))
+    backend = BackendProcess()
+    bs.configure(address=backend.endpoint, image=Path(args["image"]))
+    bpy.ops.ed.undo_push(message="before reconstruct")
+    before = bs.scene_counts()
+    killed: dict = {}
+
+    def kill_mid_job() -> None:
+        # The job starts once the worker has loaded the pipeline; a few seconds later it is deep
+        # inside it (a reconstruct takes tens of seconds on a CPU).
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and not any("pipeline_loaded" in l for l in backend.log):
+            time.sleep(0.1)
+        time.sleep(args.get("kill_after_s", 3.0))
+        killed["stage_log_lines"] = len(backend.log)
+        backend.process.send_signal(signal.SIGKILL)
+        killed["at"] = time.monotonic()
+
+    killer = threading.Thread(target=kill_mid_job, daemon=True)
+    killer.start()
+    try:
+        bs.reconstruct()
+        error = None
+    except RuntimeError as exc:
+        error = str(exc).strip()
+    reported_at = time.monotonic()
+    killer.join()
+    outcome = {"error": error, "counts_before": before, "counts_after_kill": bs.scene_counts(),
+               "seconds_from_kill_to_report": reported_at - killed.get("at", reported_at),
+               "killed_status": backend.process.wait(timeout=30)}
+
+    port = backend.endpoint.rsplit(":", 1)[1]
+    with BackendProcess(bind=f"tcp://127.0.0.1:{port}") as restarted:
+        outcome["restarted_at_same_address"] = restarted.endpoint == backend.endpoint
+        try:
+            outcome["after_restart"] = {"result": sorted(bs.reconstruct()), "error": None}
+        except RuntimeError as exc:
+            outcome["after_restart"] = {"result": None, "error": str(exc).strip()}
+    outcome["counts_after_restart"] = bs.scene_counts()
+    return outcome
+
+
 SCENARIOS = {
     "install": scenario_install,
     "reconstruct": scenario_reconstruct,
     "rollback": scenario_rollback,
     "local_backend": scenario_local_backend,
+    "backend_killed": scenario_backend_killed,
 }
 
 
