@@ -40,7 +40,7 @@ class PriorConfig:
     face_thickness_m: float = 0.12
     face_map_res_m: float = 0.00125
     # Past the face outline the face surface keeps going, bending back with this radius.
-    face_bend_radius_m: float = 0.025
+    face_bend_radius_m: float = 0.012
     under_chin_bend_radius_m: float = 0.012
     neck_plane_y_m: float = 0.015
     neck_front_y_m: float = -0.045
@@ -49,6 +49,8 @@ class PriorConfig:
     bust_bottom_z_m: float = -0.32
     shoulder_half_breadth_m: float = 0.23
     blend_m: float = 0.012
+    face_blend_m: float = 0.005  # a wider fillet bulges into a welt round the face
+    face_lip_m: float = 0.012
     angle_bins: int = 360
 
 
@@ -103,18 +105,23 @@ class HeadPrior:
         edge_depth = np.where(dist_m < 0.004, depth[ri, ci], edge_depth)
         below_chin = gz < self.chin_z + 0.02
         radius = np.where(below_chin, c.under_chin_bend_radius_m, c.face_bend_radius_m)
-        reach = np.where(below_chin, 0.012, 0.008)
+        reach = np.where(below_chin, 0.012, 0.015)
         extended = np.where(inside, depth, edge_depth + dist_m ** 2 / (2 * radius))
         self.face_half = half
         self.face_depth = torch.from_numpy(extended.astype(np.float32))
         self.face_outside = torch.from_numpy((dist_m - reach).astype(np.float32))
+        # Past the outline the face continues as a thin lip that dives into the skull; a full-depth
+        # slab there would stand out as a wall beside the cheeks.
+        self.face_depth_extent = torch.from_numpy(
+            np.where(dist_m > 0, c.face_lip_m, c.face_thickness_m).astype(np.float32))
 
     def face_sdf(self, p: torch.Tensor) -> torch.Tensor:
         x, y, z = p.unbind(-1)
         front = _sample_map(self.face_depth, x, z, self.face_half, self.face_half)
         outside = _sample_map(self.face_outside, x, z, self.face_half, self.face_half)
         # The face never reaches behind the ear plane: the skull closes it there.
-        back = torch.clamp(front + self.config.face_thickness_m, max=0.02)
+        extent = _sample_map(self.face_depth_extent, x, z, self.face_half, self.face_half)
+        back = torch.clamp(front + extent, max=0.02)
         slab = torch.maximum(front - y, y - back)
         return torch.maximum(slab, outside)
 
@@ -220,6 +227,6 @@ class HeadPrior:
     # --- all together -------------------------------------------------------------------------
     def __call__(self, points_m: torch.Tensor) -> torch.Tensor:
         c = self.config
-        head = smooth_min(self.face_sdf(points_m), self.skull_hair_sdf(points_m), c.blend_m)
+        head = smooth_min(self.face_sdf(points_m), self.skull_hair_sdf(points_m), c.face_blend_m)
         body = smooth_min(head, self.body_sdf(points_m), c.blend_m)
         return torch.maximum(body, c.bust_bottom_z_m - points_m[:, 2])
