@@ -91,7 +91,7 @@ def run_load(address: str, image: bytes, clients: int) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clients", type=int, default=3, help="concurrent clients (default 3)")
+    parser.add_argument("--clients", type=int, default=8, help="concurrent clients (default 8)")
     parser.add_argument("--image", type=Path, default=DEFAULT_IMAGE)
     parser.add_argument("--address", help="an existing backend (default: start one)")
     args = parser.parse_args(argv)
