@@ -59,6 +59,7 @@ class _Pending:
     frames: list | None  # still to be sent (None once handed to ZeroMQ)
     encoded: list  # the request's frames, kept for lazy-pirate resends of hello/ping
     retry_at: float | None = None  # when to send again (hello/ping only), time.monotonic() s
+    last_progress_at: float | None = None  # when the latest progress arrived, time.monotonic() s
 
 
 class HeadliftClient:
@@ -256,8 +257,15 @@ class HeadliftClient:
             return msg  # the server could not tell which request it answers; surface it anyway
         if msg.id not in self._pending:
             return None  # an answer to a request we gave up on
-        if not isinstance(msg, Progress):
-            del self._pending[msg.id]
+        pending = self._pending[msg.id]
+        if isinstance(msg, Progress):
+            pending.last_progress_at = time.monotonic()
+            return msg
+        del self._pending[msg.id]
+        if isinstance(msg, Result) and pending.last_progress_at is not None:
+            # From the pipeline's last progress ("done") to a decoded result here: the server's
+            # encode, the wire and our decode, i.e. what moving the head costs.
+            msg.timings_s["transfer"] = time.monotonic() - pending.last_progress_at
         return msg
 
     def _expire(self, now: float) -> list[Message]:

@@ -342,6 +342,8 @@ def test_a_portrait_gives_a_head_that_the_backend_keeps(client, portraits_dir):
     assert result.loop_uvs.shape == (len(result.faces), 3, 2)
     assert result.texture.ndim == 3 and result.texture.shape[2] == 3
     assert all(0.0 <= p.fraction <= 1.0 for p in progress)
+    stages = {"perception", "lift", "triplane", "meshing", "appearance", "texture", "transfer"}
+    assert stages <= set(result.timings_s), f"missing stage timings: {stages - set(result.timings_s)}"
 
 
 @requires_pipeline
