@@ -25,7 +25,7 @@ from backend.raster import rasterize
 from backend.reconstruction import OrthoCamera
 from backend.triplane import PLANE_AXES, Triplane, sample_plane
 
-XZ, YZ = 1, 2
+XY, XZ, YZ = 0, 1, 2
 
 
 @dataclass
@@ -36,6 +36,8 @@ class AppearanceConfig:
     render_max_side: int = 1024  # z-buffer resolution for the visibility test
     trusted_conf: float = 0.3
     unseen_conf: float = 0.1
+    crown_below_eyes_m: float = 0.03  # unseen head above this (about the ears' top) takes the crown
+    crown_ramp_m: float = 0.02
     fill_cell_m: float = 0.004
     fill_neighbours: int = 8
     fill_downsample: int = 4
@@ -222,11 +224,18 @@ def build_appearance(tri: Triplane, verts_m: np.ndarray, faces: np.ndarray, imag
 
     fills = nearest_seen_fill(seen, points, config)
     # Behind the face the nearest seen surfaces are the ears and jaw: a skin band there reads as a
-    # face from behind. The back of the head continues what covers the crown instead.
+    # face from behind, and ear colours smear along the temples. Above the ears the unseen head
+    # continues what covers the crown instead (per column on the back, its mean on sides and top).
     back = (XZ, 1)
     face = face_region(landmarks_m, tri, res)
     crown = crown_colour(*seen[(XZ, 0)], seen_cover[(XZ, 0)], tri.size_m / res)
     fills[back] = np.where(face[..., None], crown[None], fills[back])
+    ear_z = float(landmarks_m[[33, 263], 2].mean()) - config.crown_below_eyes_m
+    for key in ((XZ, 1), (YZ, 0), (YZ, 1), (XY, 1)):
+        z = points[key][..., 2]
+        above = np.clip((z - ear_z) / config.crown_ramp_m, 0.0, 1.0)[..., None]
+        hair = crown[None] if key == back else crown.mean(0)
+        fills[key] = fills[key] * (1 - above) + hair * above
     for p in range(3):
         for l in range(2):
             colour, conf = seen[(p, l)]
