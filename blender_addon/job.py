@@ -17,7 +17,11 @@ from .shared.liveness import CurveKeys
 
 AGENT = "headlift-blender"
 PING_EVERY_S = 5.0
-PING_TIMEOUT_S = 10.0
+# Dead, restarted or frozen backends are caught in ~3 s by the ZMTP heartbeats, which libzmq's
+# I/O thread answers. The ping only guards against a wedged server loop, and native stages that
+# hold the GIL (xatlas, marching cubes) can keep Python from answering it for tens of seconds on
+# a loaded 2-core CPU: a short ping timeout would fail healthy jobs.
+PING_TIMEOUT_S = 120.0
 CANCEL_GRACE_S = 5.0
 
 
