@@ -43,7 +43,7 @@ class PriorConfig:
     face_bend_radius_m: float = 0.012
     under_chin_bend_radius_m: float = 0.012
     neck_plane_y_m: float = 0.015
-    neck_front_y_m: float = -0.045
+    neck_front_y_m: float = -0.07  # collars and scarves may stand forward of the neck, not the chin
     chest_front_y_m: float = -0.16
     neck_overlap_m: float = 0.03  # the neck reaches this far above the chin, into the head
     bust_bottom_z_m: float = -0.32
@@ -219,7 +219,7 @@ class HeadPrior:
         sides = p[:, 0].abs() - c.shoulder_half_breadth_m
         # Under the chin only the neck may come forward; the chest starts lower. Without this, long
         # hair beside the neck widens the inflated slab until its front covers the chin.
-        drop = torch.clamp((self.chin_z - 0.04 - p[:, 2]) / 0.1, 0.0, 1.0)
+        drop = torch.clamp((self.chin_z - 0.02 - p[:, 2]) / 0.08, 0.0, 1.0)
         front_limit = c.neck_front_y_m + (c.chest_front_y_m - c.neck_front_y_m) * drop
         thickness = torch.maximum(thickness, front_limit - p[:, 1])
         return torch.maximum(torch.maximum(outline, thickness), torch.maximum(below_chin, sides))
