@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 from backend.raster import rasterize
 from backend.reconstruction import OrthoCamera
+from backend.texture import vertex_normals
 from backend.triplane import PLANE_AXES, Triplane, sample_plane
 
 XY, XZ, YZ = 0, 1, 2
@@ -45,22 +46,19 @@ class AppearanceConfig:
 
 
 def smooth_normals(verts_m: np.ndarray, faces: np.ndarray, iterations: int = 8) -> np.ndarray:
-    """(V, 3) unit vertex normals, area-weighted then averaged over neighbours `iterations` times.
+    """(V, 3) unit vertex normals (area-weighted, texture.vertex_normals), then averaged over
+    neighbours `iterations` times.
 
     Which plane sees a surface squarely is a question about its overall orientation; marching-cubes
     ripples would otherwise flip texels between planes and leave blotches.
     """
     import scipy.sparse as sp
 
-    v = verts_m.astype(np.float64)
-    n = np.cross(v[faces[:, 1]] - v[faces[:, 0]], v[faces[:, 2]] - v[faces[:, 0]])
-    rows = faces.reshape(-1)
-    cols = np.repeat(np.arange(len(faces)), 3)
-    incidence = sp.csr_matrix((np.ones(rows.size), (rows, cols)), shape=(len(v), len(faces)))
-    out = incidence @ n
+    n = len(verts_m)
+    out = vertex_normals(verts_m, faces).astype(np.float64)
     edges = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
-    adjacency = sp.csr_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(len(v),) * 2)
-    adjacency = adjacency + adjacency.T + sp.identity(len(v))
+    adjacency = sp.csr_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(n, n))
+    adjacency = adjacency + adjacency.T + sp.identity(n)
     for _ in range(iterations):
         out = out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
         out = adjacency @ out
