@@ -14,7 +14,8 @@ import zmq
 from shared import Error, ErrorCode, Hello, Ping, Pong, Progress, Reconstruct, Result, decode, encode
 from shared.client import RECONSTRUCT_TIMEOUT_S, HeadliftClient
 
-BOUND_S = 120.0  # a bound on every wait, far below RECONSTRUCT_TIMEOUT_S; not a speed expectation
+BOUND_S = 300.0  # a bound on every wait (a reconstruct on a loaded 2-core CPU included), far below
+# RECONSTRUCT_TIMEOUT_S; not a speed expectation
 
 requires_pipeline = pytest.mark.skipif(
     importlib.util.find_spec("backend.pipeline") is None, reason="no reconstruction pipeline yet")
