@@ -1,0 +1,111 @@
+"""Judge one reconstructed head the way ../shared/DESIGN.md asks: render it with the backend's own
+software renderer (backend/render.py) from the photo's camera and from turned cameras, and let
+mediapipe look at the renders. The numbers come from backend/metrics.py; this module only renders,
+detects and fills in one JSON-ready record per portrait.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from backend.errors import NoFaceError
+from backend.metrics import (LEFT_EYE_OUTER, RIGHT_EYE_OUTER, bust_region, eye_level_size,
+                             landmark_nme, mesh_sanity, silhouette_iou)
+from backend.perception import Perception, Perceiver
+from backend.pipeline import ReconstructConfig
+from backend.reconstruction import Reconstruction
+from backend.render import RenderResult, orbit_camera, render_textured
+
+
+@dataclass(frozen=True)
+class View:
+    name: str
+    yaw_deg: float
+    label: str
+
+
+# Turned views, in contact-sheet order. Positive yaw shows the subject's right cheek (render.py).
+VIEWS = (View("yaw-60", -60, "yaw -60"), View("yaw-30", -30, "yaw -30"), View("yaw+30", 30, "yaw +30"),
+         View("yaw+60", 60, "yaw +60"), View("profile", 90, "profile 90"), View("back", 180, "back 180"))
+
+
+class Judge:
+    """mediapipe's full-range face detector (is there a face?) and the backend's Perceiver (its
+    478 landmarks, found on a crop round the detected face, or on the whole frame if the detector
+    missed). Create once; not thread-safe."""
+
+    def __init__(self, perceiver: Perceiver):
+        import mediapipe as mp
+
+        self.perceiver = perceiver
+        self._detector = mp.solutions.face_detection.FaceDetection(model_selection=1,
+                                                                   min_detection_confidence=0.5)
+
+    def face_score(self, rgb: np.ndarray) -> float | None:
+        """The best detection score on an (H, W, 3) uint8 image, None when no face is found."""
+        found = self._detector.process(np.ascontiguousarray(rgb)).detections or []
+        return max((float(d.score[0]) for d in found), default=None)
+
+    def landmarks(self, rgb: np.ndarray) -> np.ndarray | None:
+        """(478, 3) face-mesh landmarks in pixels, or None."""
+        try:
+            return self.perceiver(rgb).landmarks_px
+        except NoFaceError:
+            return None
+
+
+def render_views(head: Reconstruction) -> dict[str, RenderResult]:
+    """The input view ("input") and every turned view of VIEWS, at the photo's size and scale."""
+    def draw(camera):
+        return render_textured(head.verts_m, head.faces, head.loop_uvs, head.texture, camera)
+
+    renders = {"input": draw(head.camera)}
+    for view in VIEWS:
+        renders[view.name] = draw(orbit_camera(head.camera, view.yaw_deg))
+    return renders
+
+
+def judge_head(photo: Perception, head: Reconstruction, renders: dict[str, RenderResult],
+               judge: Judge, config: ReconstructConfig) -> dict:
+    """The record for one head: input-view fit, turned views, mesh sanity and size, timings.
+
+    photo: perception of the portrait (its landmarks and person mask are the reference).
+    """
+    region = bust_region(head.camera, config.prior.bust_bottom_z_m, config.prior.shoulder_half_breadth_m)
+    found = judge.landmarks(renders["input"].rgb)
+    input_view = {
+        "silhouette_iou": silhouette_iou(renders["input"].mask, photo.person_mask, region),
+        "face_detected": judge.face_score(renders["input"].rgb) is not None,
+        "landmarks_found": found is not None,
+        "nme": None if found is None else landmark_nme(found, photo.landmarks_px),
+    }
+    # The mesh's own landmarks are the reference in turned views; its frontal inter-ocular
+    # distance in pixels does not shrink with the turn, unlike the projected one.
+    eyes_m = head.landmarks_m[LEFT_EYE_OUTER] - head.landmarks_m[RIGHT_EYE_OUTER]
+    frontal_iod_px = float(np.linalg.norm(eyes_m)) * head.camera.pixels_per_metre
+    views = {}
+    for view in VIEWS:
+        rgb = renders[view.name].rgb
+        score = judge.face_score(rgb)
+        record = {"yaw_deg": view.yaw_deg, "face_detected": score is not None, "face_score": score}
+        if view.name != "back":
+            expected = orbit_camera(head.camera, view.yaw_deg).project(head.landmarks_m.astype(np.float64))
+            found = judge.landmarks(rgb)
+            record["landmarks_found"] = found is not None
+            record["nme"] = None if found is None else landmark_nme(found, expected)
+            record["nme_frontal_iod"] = (None if found is None
+                                         else landmark_nme(found, expected, frontal_iod_px))
+        views[view.name] = record
+    size = eye_level_size(head.verts_m, head.landmarks_m)
+    return {
+        "input_view": input_view,
+        "views": views,
+        "mesh": {**asdict(mesh_sanity(head.verts_m, head.faces)),
+                 "texture_px": int(head.texture.shape[0]),
+                 "head_width_eye_level_m": size.breadth_m,
+                 "head_length_eye_level_m": size.length_m,
+                 "length_over_breadth_eye_level": size.length_over_breadth},
+        "timings_s": {**head.timings_s, "total": float(sum(head.timings_s.values()))},
+        "warnings": list(head.warnings),
+    }

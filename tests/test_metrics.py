@@ -1,0 +1,127 @@
+"""The quality measures on small synthetic arrays: what each number means, without a reconstruction."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import trimesh
+
+from backend.metrics import (LEFT_EYE_OUTER, RIGHT_EYE_OUTER, TARGETS, aggregate, bust_region,
+                             check_targets, eye_level_size, landmark_nme, mesh_sanity, silhouette_iou)
+from backend.render import front_camera
+
+
+def _landmarks(iod_px: float = 100.0, seed: int = 0) -> np.ndarray:
+    """(478, 3) points with the outer eye corners iod_px apart."""
+    points = np.random.default_rng(seed).uniform(0, 300, size=(478, 3))
+    points[RIGHT_EYE_OUTER, :2] = (100.0, 150.0)
+    points[LEFT_EYE_OUTER, :2] = (100.0 + iod_px, 150.0)
+    return points
+
+
+def test_identical_masks_give_iou_one_and_disjoint_masks_zero():
+    mask = np.zeros((20, 20), bool)
+    mask[5:15, 5:15] = True
+    everywhere = np.ones_like(mask)
+    assert silhouette_iou(mask, mask.astype(np.float32), everywhere) == 1.0
+    assert silhouette_iou(mask, (~mask).astype(np.float32), everywhere) == 0.0
+
+
+def test_iou_only_counts_pixels_inside_the_region():
+    render = np.zeros((10, 10), bool)
+    render[:, :5] = True
+    person = np.ones((10, 10), np.float32)  # the photo's person also fills the right half
+    left_half = np.zeros((10, 10), bool)
+    left_half[:, :5] = True
+    assert silhouette_iou(render, person, left_half) == 1.0
+    assert silhouette_iou(render, person, np.ones((10, 10), bool)) == pytest.approx(0.5)
+
+
+def test_the_bust_region_of_a_front_camera_is_above_the_cut_and_inside_the_walls():
+    camera = front_camera(200, pixels_per_metre=200.0)  # 1 m across, origin at the centre
+    region = bust_region(camera, bust_bottom_z_m=-0.2, half_width_m=0.25)
+    rows, cols = np.nonzero(region)
+    assert rows.max() == 139  # z = -0.2 m lies 40 px below the centre row
+    assert (cols.min(), cols.max()) == (50, 149)  # |x| < 0.25 m
+
+
+def test_landmarks_shifted_by_a_tenth_of_the_eye_distance_give_nme_ten_percent():
+    expected = _landmarks(iod_px=80.0)
+    found = expected.copy()
+    found[:, :2] += (6.0, 8.0)  # 10 px
+    assert landmark_nme(expected, expected) == 0.0
+    assert landmark_nme(found, expected) == pytest.approx(10.0 / 80.0)
+    assert landmark_nme(found, expected, iod_px=100.0) == pytest.approx(0.1)
+
+
+def test_nme_ignores_depth():
+    expected = _landmarks()
+    found = expected.copy()
+    found[:, 2] += 50.0
+    assert landmark_nme(found, expected) == 0.0
+
+
+def test_a_box_is_one_closed_outward_component_and_two_boxes_are_two():
+    box = trimesh.creation.box((0.2, 0.2, 0.2))
+    sanity = mesh_sanity(box.vertices, box.faces)
+    assert sanity.watertight and sanity.winding_consistent and sanity.outward
+    assert (sanity.components, sanity.triangles, sanity.vertices) == (1, 12, 8)
+
+    two = trimesh.util.concatenate([box, box.copy().apply_translation((1, 0, 0))])
+    assert mesh_sanity(two.vertices, two.faces).components == 2
+
+
+def test_an_open_or_inside_out_box_is_caught():
+    box = trimesh.creation.box((0.2, 0.2, 0.2))
+    open_box = mesh_sanity(box.vertices, box.faces[:-1])
+    assert not open_box.watertight and not open_box.outward
+    inside_out = mesh_sanity(box.vertices, box.faces[:, ::-1])
+    assert inside_out.watertight and inside_out.winding_consistent and not inside_out.outward
+    one_flipped = box.faces.copy()
+    one_flipped[0] = one_flipped[0, ::-1]
+    assert not mesh_sanity(box.vertices, one_flipped).winding_consistent
+
+
+def test_eye_level_size_measures_the_band_round_the_eyes():
+    # An ellipsoid head 0.16 m broad and 0.20 m long, eyes at z = 0.
+    head = trimesh.creation.icosphere(subdivisions=5)
+    head.apply_scale((0.08, 0.10, 0.12))
+    landmarks = np.zeros((478, 3))
+    size = eye_level_size(np.asarray(head.vertices), landmarks)
+    assert size.breadth_m == pytest.approx(0.16, abs=0.003)
+    assert size.length_m == pytest.approx(0.20, abs=0.003)
+    assert size.length_over_breadth == pytest.approx(1.25, abs=0.03)
+
+
+def _record(name, iou, nme, seen30=(True, True), seen60=(True, False), back=False, nme30=0.04):
+    view = lambda seen, nme_view: {"face_detected": seen, "nme": nme_view}  # noqa: E731
+    return {"name": name, "status": "ok",
+            "input_view": {"silhouette_iou": iou, "nme": nme, "landmarks_found": nme is not None},
+            "views": {"yaw-30": view(seen30[0], nme30), "yaw+30": view(seen30[1], nme30),
+                      "yaw-60": view(seen60[0], None), "yaw+60": view(seen60[1], None),
+                      "profile": view(False, None), "back": {"face_detected": back}},
+            "mesh": {"watertight": True, "components": 1}, "timings_s": {"total": 30.0}}
+
+
+def test_aggregates_average_the_heads_made_and_pool_both_sides_of_a_yaw():
+    records = [_record("a", 0.90, 0.02), _record("b", 0.96, None, seen30=(True, False), back=True),
+               {"name": "cat", "status": "failed", "error": {"code": "no_face", "message": "no face"}}]
+    summary = aggregate(records)
+    assert (summary["images"], summary["succeeded"]) == (3, 2)
+    assert summary["failed"] == {"cat": "no_face"}
+    assert summary["mean_silhouette_iou"] == pytest.approx(0.93)
+    assert summary["mean_nme_input_view"] == pytest.approx(0.02)  # b's landmarks were not found
+    assert summary["landmarks_found_input_view"] == 0.5
+    assert summary["detection_rate_yaw30"] == 0.75
+    assert summary["detection_rate_yaw60"] == 0.5
+    assert summary["detection_rate_back"] == 0.5
+    assert summary["mean_nme_yaw60"] is None
+
+
+def test_targets_pass_at_their_bounds_and_fail_when_unmeasured():
+    summary = {"mean_silhouette_iou": 0.93, "mean_nme_input_view": 0.03, "detection_rate_yaw30": 1.0,
+               "detection_rate_yaw60": None, "mean_nme_yaw30": 0.05, "detection_rate_back": 0.0}
+    verdict = {row["metric"]: row["passed"] for row in check_targets(summary)}
+    assert verdict == {"mean_silhouette_iou": True, "mean_nme_input_view": False,
+                       "detection_rate_yaw30": True, "detection_rate_yaw60": False,
+                       "mean_nme_yaw30": True, "detection_rate_back": True}
+    assert len(TARGETS) == len(verdict)
