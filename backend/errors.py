@@ -24,6 +24,10 @@ class ImageTooLargeError(BackendError):
     """The image decodes, but has more pixels than the configured limit."""
 
 
+class BadVideoError(BackendError):
+    """A driving video cannot be used: unreadable, no video stream, too long or too large."""
+
+
 class NoFaceError(BackendError):
     """No human face was found in the portrait."""
 
@@ -45,6 +49,7 @@ ERROR_CODES: dict[type[BaseException], ErrorCode] = {
     BadRequestError: ErrorCode.BAD_MESSAGE,
     BadImageError: ErrorCode.BAD_IMAGE,
     ImageTooLargeError: ErrorCode.IMAGE_TOO_LARGE,
+    BadVideoError: ErrorCode.BAD_VIDEO,
     NoFaceError: ErrorCode.NO_FACE,
     CancelledError: ErrorCode.CANCELLED,
     BusyError: ErrorCode.BUSY,

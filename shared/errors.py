@@ -17,6 +17,7 @@ class ErrorCode(str, Enum):
     MESSAGE_TOO_LARGE = "message_too_large"  # header, one buffer or the whole message over a limit
     BAD_IMAGE = "bad_image"  # the image bytes are not a decodable picture
     IMAGE_TOO_LARGE = "image_too_large"  # decodable, but more pixels than the backend accepts
+    BAD_VIDEO = "bad_video"  # a driving video that cannot be read, has no frames or is too long
     NO_FACE = "no_face"  # the pipeline found no human face
     CANCELLED = "cancelled"  # the client cancelled the job
     BUSY = "busy"  # the job queue is full; try again later
