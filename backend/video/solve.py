@@ -1,0 +1,148 @@
+"""Per-frame head rotation and expression weights from tracked face-mesh landmarks.
+
+1. Rigid alignment: a similarity transform (scale, rotation, shift) from the actor's neutral
+   landmarks to each frame, fitted on landmarks that expressions barely move (forehead, nose
+   bridge, eye corners, temples). Its rotation is the head pose; undoing it leaves the frame's
+   landmarks in the canonical head frame, where only expression remains.
+2. Neutral: the per-landmark median over the take, then moved to the least-activated face (each
+   expression's 5th percentile), since a talking actor's median face has the mouth a little open.
+3. Weights: bounded least squares of the frame's landmark offsets against the expression basis
+   evaluated on the actor's own neutral landmarks (the same handle displacements that shape the
+   reconstructed head), so "jaw 0.6" means the same thing on the actor and on the head.
+4. Frames without a face are bridged linearly from their neighbours; the curves are then smoothed
+   with the one-euro filter (backend/video/smooth.py says why).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+from scipy.optimize import lsq_linear
+from scipy.spatial.transform import Rotation
+
+from backend.camera import estimate_camera
+from backend.errors import NoFaceError
+from backend.video.smooth import OneEuroConfig, one_euro
+from backend.video.track import Track
+
+# Face-mesh landmarks that expressions move least: forehead, nose bridge and tip, eye corners,
+# temples and cheekbones.
+RIGID = np.array([10, 151, 9, 8, 109, 338, 67, 297, 6, 168, 197, 195, 5, 4, 1,
+                  33, 133, 362, 263, 234, 454, 127, 356, 162, 389, 21, 251])
+
+# Camera rotation of a head that faces the camera squarely (canonical -> OpenCV camera axes):
+# camera x = canonical +X, camera y (down) = canonical -Z, camera z (away) = canonical +Y.
+R_FRONT = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
+
+Basis = Callable[[np.ndarray], tuple[tuple[str, ...], np.ndarray]]
+
+
+@dataclass
+class SolveConfig:
+    depth_weight: float = 0.5  # mediapipe's depth is noisier than its image positions
+    neutral_percentile: float = 5.0
+    neck_share: float = 0.4  # of the head's rotation carried by the neck joint, the rest by the head
+    smoothing: OneEuroConfig = field(default_factory=OneEuroConfig)
+
+
+@dataclass
+class Drive:
+    """Controls for every frame of a take.
+
+    weights: (T, E) in [0, 1] for ``expression_names``; poses: (T, J, 3) axis-angle radians in the
+    canonical frame for ``joint_names``; head_rotation: (T, 3) the whole head's rotation (neck and
+    head joints together); missing: inclusive frame ranges without a face (bridged).
+    """
+
+    fps: float
+    expression_names: tuple[str, ...]
+    weights: np.ndarray
+    joint_names: tuple[str, ...]
+    poses: np.ndarray
+    head_rotation: np.ndarray
+    missing: list[tuple[int, int]]
+
+
+def fit_similarity(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """(N,3) src, (N,3) dst -> scale s, rotation R (3,3), shift t with dst ~ s R src + t (Umeyama)."""
+    src_c, dst_c = src - src.mean(0), dst - dst.mean(0)
+    rot, _ = Rotation.align_vectors(dst_c, src_c)
+    R = rot.as_matrix()
+    s = float(np.sum(dst_c * (src_c @ R.T)) / np.sum(src_c ** 2))
+    return s, R, dst.mean(0) - s * src.mean(0) @ R.T
+
+
+def canonicalise(track: Track, reference_m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """-> rotations (T,3,3) camera-from-canonical (NaN where missing) and landmarks (T,478,3) in
+    the canonical frame at the reference's scale (metres), NaN where missing."""
+    T = len(track.found)
+    rotations = np.full((T, 3, 3), np.nan)
+    canonical = np.full((T, 478, 3), np.nan)
+    for t in np.flatnonzero(track.found):
+        px = track.landmarks_px[t].astype(np.float64)
+        s, R, shift = fit_similarity(reference_m[RIGID], px[RIGID])
+        rotations[t] = R
+        canonical[t] = (px - shift) @ R / s
+    return rotations, canonical
+
+
+def solve_drive(track: Track, fps: float, basis: Basis, config: SolveConfig | None = None,
+                image_size: tuple[int, int] = (512, 512)) -> Drive:
+    """Track -> Drive. ``basis(neutral_m (478,3)) -> (names, (E,478,3) landmark offsets at weight 1)``.
+    Raises NoFaceError when no frame has a face."""
+    config = config or SolveConfig()
+    if not track.found.any():
+        raise NoFaceError("no face was found in any frame of the video")
+    first = int(np.flatnonzero(track.found)[0])
+    _, reference = estimate_camera(track.landmarks_px[first].astype(np.float64), image_size)
+    # Two passes: the median face of the take is a steadier reference than any single frame.
+    _, canonical = canonicalise(track, reference.astype(np.float64))
+    neutral = np.nanmedian(canonical, axis=0)
+    rotations, canonical = canonicalise(track, neutral)
+    neutral = np.nanmedian(canonical, axis=0)
+
+    names, offsets = basis(neutral)
+    weights = _solve_weights(canonical - neutral, offsets, track.found, config)
+    head = _head_rotations(rotations, track.found)
+
+    missing = track.missing_ranges()
+    weights = np.clip(one_euro(_bridge(weights, track.found), fps, config.smoothing), 0.0, 1.0)
+    head = one_euro(_bridge(head, track.found), fps, config.smoothing)
+    poses = np.stack([head * config.neck_share, head * (1 - config.neck_share)], axis=1)
+    return Drive(fps=fps, expression_names=tuple(names), weights=weights.astype(np.float32),
+                 joint_names=("neck", "head"), poses=poses.astype(np.float32),
+                 head_rotation=head.astype(np.float32), missing=missing)
+
+
+def _solve_weights(offsets_t: np.ndarray, basis: np.ndarray, found: np.ndarray,
+                   config: SolveConfig) -> np.ndarray:
+    """offsets_t (T,478,3), basis (E,478,3) -> (T,E) weights in [0,1] (NaN rows where missing)."""
+    scale = np.array([1.0, 1.0, config.depth_weight])
+    A = (basis * scale).reshape(len(basis), -1).T  # (1434, E)
+    rows = np.flatnonzero(found)
+    b = (offsets_t[rows] * scale).reshape(len(rows), -1)  # (n, 1434)
+    # Unbounded pass to find the least-activated face, then a bounded solve against it.
+    free, *_ = np.linalg.lstsq(A, b.T, rcond=None)  # (E, n)
+    baseline = np.percentile(free, config.neutral_percentile, axis=1)
+    b = b - A @ baseline
+    weights = np.full((len(found), len(basis)), np.nan)
+    for i, row in zip(rows, b):
+        weights[i] = lsq_linear(A, row, bounds=(0.0, 1.0), method="bvls").x
+    return weights
+
+
+def _head_rotations(rotations: np.ndarray, found: np.ndarray) -> np.ndarray:
+    """Camera-from-canonical rotations (T,3,3) -> (T,3) head rotation vectors in the canonical
+    frame, relative to facing the camera squarely (NaN rows where missing)."""
+    out = np.full((len(found), 3), np.nan)
+    rows = np.flatnonzero(found)
+    out[rows] = Rotation.from_matrix(R_FRONT.T @ rotations[rows]).as_rotvec()
+    return out
+
+
+def _bridge(values: np.ndarray, found: np.ndarray) -> np.ndarray:
+    """(T, D) with NaN rows where not found -> linear interpolation across gaps, held at the ends."""
+    t = np.arange(len(found))
+    good = np.flatnonzero(found)
+    return np.stack([np.interp(t, good, values[good, d]) for d in range(values.shape[1])], axis=1)
