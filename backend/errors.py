@@ -44,6 +44,10 @@ class UnknownHeadError(BackendError):
     """A request named a head_id that the server does not hold (evicted or never made)."""
 
 
+class NoRigError(BackendError):
+    """The head exists but carries no animation rig, so it cannot be animated, baked or exported."""
+
+
 # The ONE table. Lookup walks the exception's MRO, so a subclass of NoFaceError is still no_face.
 ERROR_CODES: dict[type[BaseException], ErrorCode] = {
     BadRequestError: ErrorCode.BAD_MESSAGE,
@@ -54,6 +58,7 @@ ERROR_CODES: dict[type[BaseException], ErrorCode] = {
     CancelledError: ErrorCode.CANCELLED,
     BusyError: ErrorCode.BUSY,
     UnknownHeadError: ErrorCode.UNKNOWN_HEAD,
+    NoRigError: ErrorCode.NO_RIG,
 }
 
 

@@ -6,13 +6,14 @@ here so that the protocol itself never needs pyzmq.
 """
 from .errors import ErrorCode, ProtocolError
 from .messages import (
-    PROTOCOL_VERSION, Ack, CameraInfo, Cancel, Error, Hello, Message, Ping, Pong, Progress,
-    Reconstruct, Result, Shutdown, new_id,
+    PROTOCOL_VERSION, Ack, Animate, Bake, BakeChunk, BakeDone, CameraInfo, Cancel, Error, Frame,
+    Hello, Message, Ping, Pong, Progress, Reconstruct, Result, Rig, RigData, Shutdown, new_id,
 )
 from .protocol import DEFAULT_LIMITS, ProtocolLimits, decode, encode
 
 __all__ = [
     "PROTOCOL_VERSION", "DEFAULT_LIMITS", "ErrorCode", "ProtocolError", "ProtocolLimits",
     "encode", "decode", "new_id", "Message", "Hello", "Ping", "Pong", "Reconstruct", "Progress",
-    "Result", "CameraInfo", "Error", "Cancel", "Ack", "Shutdown",
+    "Result", "CameraInfo", "Error", "Cancel", "Ack", "Shutdown", "Animate", "Frame", "Bake",
+    "BakeChunk", "BakeDone", "Rig", "RigData",
 ]

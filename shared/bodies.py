@@ -8,11 +8,14 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .controls import ARKIT_NAMES, MAX_BAKE_FRAMES, MAX_POSE_ANGLE_RAD, POSE_JOINTS
 from .errors import ErrorCode
-from .fields import Fields, bad, check_float, check_float_list, check_int, check_str
+from .fields import (
+    Fields, bad, check_float, check_float_list, check_int, check_known, check_names, check_str,
+)
 from .messages import (
-    Ack, CameraInfo, Cancel, Error, Hello, Message, Ping, Pong, Progress, Reconstruct, Result,
-    Shutdown,
+    Ack, Animate, Bake, BakeChunk, BakeDone, CameraInfo, Cancel, Error, Frame, Hello, Message,
+    Ping, Pong, Progress, Reconstruct, Result, Rig, RigData, Shutdown,
 )
 
 # The buffers each message type carries: name -> (dtype, shape pattern; None = any length).
@@ -25,6 +28,14 @@ BUFFER_SPECS: dict[str, dict[str, tuple[str, tuple[int | None, ...]]]] = {
         "texture": ("|u1", (None, None, 3)),
         "landmarks_m": ("<f4", (None, 3)),
     },
+    Frame.TYPE: {"verts_m": ("<f4", (None, 3))},
+    Bake.TYPE: {"expressions": ("<f4", (None, None)), "poses": ("<f4", (None, None, 3))},
+    BakeChunk.TYPE: {"verts_m": ("<f4", (None, None, 3))},
+    RigData.TYPE: {
+        "expression_deltas": ("<f4", (None, None, 3)),
+        "joint_rest_m": ("<f4", (None, 3)),
+        "skin_weights": ("<f4", (None, None)),
+    },
 }
 
 
@@ -33,6 +44,10 @@ MAX_NAME, MAX_AGENT, MAX_STAGE, MAX_TEXT, MAX_ERROR_TEXT = 128, 128, 64, 1000, 4
 MAX_OPTIONS, MAX_OPTION_KEY, MAX_OPTION_STR = 32, 64, 256
 MAX_TIMINGS, MAX_WARNINGS = 64, 64
 JSON_SAFE_INT = 2**53  # integers beyond this do not survive a JSON float round trip
+# Animation controls. Weights beyond +-2 are a unit or scale mix-up, refused rather than clamped.
+MAX_EXPRESSION_WEIGHT = 2.0
+ANGLE_SLACK = 1e-5  # float32 rounding of a vector exactly MAX_POSE_ANGLE_RAD long
+MAX_FRAME = 1_048_574  # Blender's last frame number (MAXFRAME); frame numbers lie in +-MAX_FRAME
 
 
 def to_wire(value: Any, dtype: str, where: str) -> np.ndarray:
@@ -106,6 +121,156 @@ def check_result_arrays(a: dict[str, np.ndarray]) -> None:
             raise bad(f"result.buffers.{name}", "contains NaN or infinity")
 
 
+def check_mesh_frames(verts: np.ndarray, where: str) -> None:
+    """verts (..., V, 3): at least one vertex, all finite."""
+    if verts.shape[-2] < 1:
+        raise bad(where, "holds no vertices")
+    if not np.isfinite(verts).all():
+        raise bad(where, "contains NaN or infinity")
+
+
+def check_expression_values(values: Any, where: str, names: list[str] | None = None) -> None:
+    """Weights (any shape, last axis = ``names`` when given): finite and within +-2."""
+    arr = np.asarray(values, dtype=np.float64)
+    bad_at = np.argwhere(~np.isfinite(arr) | (np.abs(arr) > MAX_EXPRESSION_WEIGHT))
+    if len(bad_at):
+        index = tuple(int(i) for i in bad_at[0])
+        label = f" ({names[index[-1]]!r})" if names and arr.ndim else ""
+        raise bad(where, f"expression weight {arr[index]!r} at {list(index)}{label} is not a "
+                         f"finite number in [-{MAX_EXPRESSION_WEIGHT:g}, "
+                         f"{MAX_EXPRESSION_WEIGHT:g}] ({len(bad_at)} bad value(s))")
+
+
+def check_pose_values(values: Any, where: str, joints: list[str] | None = None) -> None:
+    """Axis-angle vectors (..., 3): finite, each at most MAX_POSE_ANGLE_RAD long."""
+    arr = np.asarray(values, dtype=np.float64)
+    if not np.isfinite(arr).all():
+        index = [int(i) for i in np.argwhere(~np.isfinite(arr))[0]]
+        raise bad(where, f"rotation contains NaN or infinity at {index}")
+    norms = np.linalg.norm(arr, axis=-1) if arr.size else np.zeros(arr.shape[:-1])
+    too_long = np.argwhere(norms > MAX_POSE_ANGLE_RAD + ANGLE_SLACK)
+    if len(too_long):
+        index = tuple(int(i) for i in too_long[0])
+        label = f" ({joints[index[-1]]!r})" if joints and norms.ndim else ""
+        raise bad(where, f"rotation vector at {list(index)}{label} is {norms[index]:.4g} rad "
+                         f"long, more than {MAX_POSE_ANGLE_RAD:.4g} (axis-angle in radians, "
+                         f"not degrees?)")
+
+
+def _expression_dict(value: Any, where: str) -> dict[str, float]:
+    if not isinstance(value, dict) or len(value) > len(ARKIT_NAMES):
+        raise bad(where, f"must be a JSON object of at most {len(ARKIT_NAMES)} ARKit names")
+    check_known([str(k) for k in value], where, known=ARKIT_NAMES, what="expression")
+    out = {k: check_float(v, f"{where}.{k}") for k, v in value.items()}
+    check_expression_values(list(out.values()), where, list(out))
+    return out
+
+
+def _pose_dict(value: Any, where: str) -> dict[str, list[float]]:
+    if not isinstance(value, dict) or len(value) > len(POSE_JOINTS):
+        raise bad(where, f"must be a JSON object of at most {len(POSE_JOINTS)} joints")
+    check_known([str(k) for k in value], where, known=POSE_JOINTS, what="joint")
+    out = {k: check_float_list(list(v) if isinstance(v, (list, tuple, np.ndarray)) else v,
+                               f"{where}.{k}", length=3)
+           for k, v in value.items()}
+    check_pose_values(np.array(list(out.values())).reshape(-1, 3), where, list(out))
+    return out
+
+
+def _timings(value: Any, where: str) -> dict[str, float]:
+    if not isinstance(value, dict) or len(value) > MAX_TIMINGS:
+        raise bad(where, f"must be a JSON object of at most {MAX_TIMINGS} entries")
+    for key in value:
+        check_str(key, f"{where} key", min_len=1, max_len=MAX_STAGE)
+    return {k: check_float(v, f"{where}.{k}", lo=0.0) for k, v in value.items()}
+
+
+def _dec_animate(msg_id: str, b: Fields, a: dict) -> Animate:
+    return Animate(id=msg_id, head_id=b.id("head_id"),
+                   expressions=_expression_dict(b.object("expressions", default={}),
+                                                "animate.body.expressions"),
+                   pose=_pose_dict(b.object("pose", default={}), "animate.body.pose"))
+
+
+def _dec_frame(msg_id: str, b: Fields, a: dict) -> Frame:
+    check_mesh_frames(a["verts_m"], "frame.buffers.verts_m")
+    return Frame(id=msg_id, **a)
+
+
+def check_bake_arrays(names: list[str], joints: list[str], expressions: np.ndarray,
+                      poses: np.ndarray) -> None:
+    """(T, E) weights and (T, J, 3) rotations that match the name lists, 1 <= T <= MAX_BAKE_FRAMES."""
+    frames = expressions.shape[0]
+    if not 1 <= frames <= MAX_BAKE_FRAMES:
+        raise bad("bake.buffers.expressions", f"a bake covers 1..{MAX_BAKE_FRAMES} frames, got "
+                                              f"{frames} (bake long takes in parts)")
+    if expressions.shape[1] != len(names):
+        raise bad("bake.buffers.expressions", f"has {expressions.shape[1]} columns for "
+                                              f"{len(names)} expression_names")
+    if poses.shape[:2] != (frames, len(joints)):
+        raise bad("bake.buffers.poses", f"shape must be ({frames}, {len(joints)}, 3) for "
+                                        f"{frames} frames of {len(joints)} pose_joints, got "
+                                        f"{tuple(poses.shape)}")
+    check_expression_values(expressions, "bake.buffers.expressions", names)
+    check_pose_values(poses, "bake.buffers.poses", joints)
+
+
+def _dec_bake(msg_id: str, b: Fields, a: dict) -> Bake:
+    names = check_names(b.list("expression_names", max_len=len(ARKIT_NAMES)),
+                        "bake.body.expression_names", known=ARKIT_NAMES, what="expression")
+    joints = check_names(b.list("pose_joints", max_len=len(POSE_JOINTS)),
+                         "bake.body.pose_joints", known=POSE_JOINTS, what="joint")
+    check_bake_arrays(names, joints, a["expressions"], a["poses"])
+    return Bake(id=msg_id, head_id=b.id("head_id"), expression_names=names, pose_joints=joints,
+                frame_start=b.int("frame_start", lo=-MAX_FRAME, hi=MAX_FRAME, default=1), **a)
+
+
+def _dec_bake_chunk(msg_id: str, b: Fields, a: dict) -> BakeChunk:
+    verts = a["verts_m"]
+    if verts.shape[0] < 1:
+        raise bad("bake_chunk.buffers.verts_m", "holds no frames")
+    check_mesh_frames(verts, "bake_chunk.buffers.verts_m")
+    return BakeChunk(id=msg_id, verts_m=verts,
+                     frame_start=b.int("frame_start", lo=-MAX_FRAME, hi=MAX_FRAME + MAX_BAKE_FRAMES))
+
+
+def _dec_bake_done(msg_id: str, b: Fields, a: dict) -> BakeDone:
+    return BakeDone(id=msg_id, frames=b.int("frames", lo=1, hi=MAX_BAKE_FRAMES),
+                    timings_s=_timings(b.object("timings_s", default={}), "bake_done.body.timings_s"))
+
+
+def check_rig_arrays(names: list[str], joints: list[str], parents: list[int],
+                     a: dict[str, np.ndarray]) -> None:
+    deltas, rest, weights = a["expression_deltas"], a["joint_rest_m"], a["skin_weights"]
+    n_verts = weights.shape[0]
+    if n_verts < 1:
+        raise bad("rig_data.buffers.skin_weights", "holds no vertices")
+    if deltas.shape[:2] != (len(names), n_verts):
+        raise bad("rig_data.buffers.expression_deltas",
+                  f"shape must be ({len(names)}, {n_verts}, 3), got {tuple(deltas.shape)}")
+    if rest.shape[0] != len(joints) or weights.shape[1] != len(joints):
+        raise bad("rig_data.buffers", f"joint_rest_m {tuple(rest.shape)} and skin_weights "
+                                      f"{tuple(weights.shape)} must have {len(joints)} joints")
+    for name in ("expression_deltas", "joint_rest_m", "skin_weights"):
+        if not np.isfinite(a[name]).all():
+            raise bad(f"rig_data.buffers.{name}", "contains NaN or infinity")
+    if len(parents) != len(joints):
+        raise bad("rig_data.body.joint_parents", f"needs one parent per joint ({len(joints)})")
+    for i, p in enumerate(parents):
+        check_int(p, f"rig_data.body.joint_parents[{i}]", lo=-1, hi=i - 1)  # parents first
+
+
+def _dec_rig_data(msg_id: str, b: Fields, a: dict) -> RigData:
+    names = check_names(b.list("expression_names", max_len=len(ARKIT_NAMES)),
+                        "rig_data.body.expression_names", known=ARKIT_NAMES, what="expression")
+    joints = check_names(b.list("joint_names", max_len=len(POSE_JOINTS)),
+                         "rig_data.body.joint_names", known=POSE_JOINTS, what="joint")
+    parents = b.list("joint_parents", max_len=len(POSE_JOINTS))
+    check_rig_arrays(names, joints, parents, a)
+    return RigData(id=msg_id, expression_names=names, joint_names=joints,
+                   joint_parents=list(parents), **a)
+
+
 def _dec_hello(msg_id: str, b: Fields, a: dict) -> Hello:
     versions = b.list("versions", min_len=1, max_len=16)
     return Hello(id=msg_id,
@@ -134,18 +299,17 @@ def _dec_progress(msg_id: str, b: Fields, a: dict) -> Progress:
 
 def _dec_result(msg_id: str, b: Fields, a: dict) -> Result:
     check_result_arrays(a)
-    timings = b.object("timings_s", default={})
-    if len(timings) > MAX_TIMINGS:
-        raise bad("result.body.timings_s", f"at most {MAX_TIMINGS} entries")
-    for key in timings:
-        check_str(key, "result.body.timings_s key", min_len=1, max_len=MAX_STAGE)
     return Result(id=msg_id, name=b.str("name", min_len=1, max_len=MAX_NAME),
                   head_id=b.id("head_id"),
                   camera=_camera_from_json(b.object("camera"), "result.body.camera"),
-                  timings_s={k: check_float(v, f"result.body.timings_s.{k}", lo=0.0)
-                             for k, v in timings.items()},
+                  timings_s=_timings(b.object("timings_s", default={}), "result.body.timings_s"),
                   warnings=_string_list(b.list("warnings", max_len=MAX_WARNINGS, default=[]),
                                         "result.body.warnings", MAX_TEXT),
+                  expression_names=check_names(b.raw("expression_names", default=[]),
+                                               "result.body.expression_names",
+                                               known=ARKIT_NAMES, what="expression"),
+                  joint_names=check_names(b.raw("joint_names", default=[]), "result.body.joint_names",
+                                          known=POSE_JOINTS, what="joint"),
                   **a)
 
 
@@ -169,6 +333,9 @@ DECODERS: dict[str, Callable[[str, Fields, dict], Message]] = {
     Result.TYPE: _dec_result, Error.TYPE: _dec_error, Cancel.TYPE: _dec_cancel, Ack.TYPE: _dec_ack,
     Ping.TYPE: lambda i, b, a: Ping(id=i), Pong.TYPE: lambda i, b, a: Pong(id=i),
     Shutdown.TYPE: lambda i, b, a: Shutdown(id=i),
+    Animate.TYPE: _dec_animate, Frame.TYPE: _dec_frame, Bake.TYPE: _dec_bake,
+    BakeChunk.TYPE: _dec_bake_chunk, BakeDone.TYPE: _dec_bake_done,
+    Rig.TYPE: lambda i, b, a: Rig(id=i, head_id=b.id("head_id")), RigData.TYPE: _dec_rig_data,
 }
 
 Arrays = list[tuple[str, np.ndarray]]
@@ -177,10 +344,32 @@ Arrays = list[tuple[str, np.ndarray]]
 def _enc_result(m: Result) -> tuple[dict, Arrays]:
     body = {"name": m.name, "head_id": m.head_id, "camera": _camera_to_json(m.camera),
             "timings_s": {str(k): float(v) for k, v in m.timings_s.items()},
-            "warnings": list(m.warnings)}
-    arrays = [(name, to_wire(getattr(m, name), dtype, f"result.{name}"))
-              for name, (dtype, _) in BUFFER_SPECS[Result.TYPE].items()]
-    return body, arrays
+            "warnings": list(m.warnings), "expression_names": list(m.expression_names),
+            "joint_names": list(m.joint_names)}
+    return body, _buffers(m)
+
+
+def _buffers(m: Message) -> Arrays:
+    """The message's arrays named in BUFFER_SPECS, in wire dtypes (in the order listed there)."""
+    return [(name, to_wire(getattr(m, name), dtype, f"{m.TYPE}.{name}"))
+            for name, (dtype, _) in BUFFER_SPECS[m.TYPE].items()]
+
+
+def _enc_animate(m: Animate) -> tuple[dict, Arrays]:
+    # Checked here too, so a NaN slider value is named instead of failing as "not JSON".
+    expressions = _expression_dict(dict(m.expressions), "animate.expressions")
+    pose = _pose_dict(dict(m.pose), "animate.pose")
+    return {"head_id": m.head_id, "expressions": expressions, "pose": pose}, []
+
+
+def _enc_bake(m: Bake) -> tuple[dict, Arrays]:
+    body = {"head_id": m.head_id, "expression_names": list(m.expression_names),
+            "pose_joints": list(m.pose_joints), "frame_start": m.frame_start}
+    expressions = np.asarray(m.expressions)
+    if expressions.ndim == 1 and expressions.size == 0:
+        expressions = expressions.reshape(0, 0)
+    return body, [("expressions", to_wire(expressions, "<f4", "bake.expressions")),
+                  ("poses", to_wire(m.poses, "<f4", "bake.poses"))]
 
 
 def _enc_reconstruct(m: Reconstruct) -> tuple[dict, Arrays]:
@@ -201,4 +390,14 @@ ENCODERS: dict[type, Callable[[Any], tuple[dict, Arrays]]] = {
     Cancel: lambda m: ({"target": m.target}, []),
     Ack: lambda m: ({"ok": m.ok, "message": m.message}, []),
     Ping: lambda m: ({}, []), Pong: lambda m: ({}, []), Shutdown: lambda m: ({}, []),
+    Animate: _enc_animate,
+    Frame: lambda m: ({}, _buffers(m)),
+    Bake: _enc_bake,
+    BakeChunk: lambda m: ({"frame_start": m.frame_start}, _buffers(m)),
+    BakeDone: lambda m: ({"frames": m.frames,
+                          "timings_s": {str(k): float(v) for k, v in m.timings_s.items()}}, []),
+    Rig: lambda m: ({"head_id": m.head_id}, []),
+    RigData: lambda m: ({"expression_names": list(m.expression_names),
+                         "joint_names": list(m.joint_names),
+                         "joint_parents": [int(p) for p in m.joint_parents]}, _buffers(m)),
 }

@@ -8,11 +8,24 @@ Blocking use (scripts, tests)::
         result = client.reconstruct(Path("me.jpg").read_bytes(), name="me",
                                     on_progress=lambda p: print(p.stage, p.fraction))
 
+Animation (a head_id comes from a reconstruct's ``Result``)::
+
+    verts = client.animate(result.head_id, {"jawOpen": 1.0}, {"head": [0, 0, 0.5]})  # (V, 3)
+    frames = client.bake(result.head_id, {"jawOpen": curve_T}, {"head": rot_T3})      # (T, V, 3)
+    rig = client.rig(result.head_id)                                                   # RigData
+
 Non-blocking use (a Blender timer calls ``poll_events`` every 0.1 s)::
 
     request_id = client.submit(Reconstruct(image=data, name="me"))
     for event in client.poll_events():          # returns at once
         if event.id == request_id: ...          # Progress*, then Result or Error
+
+    bake = make_bake(head_id, curves, pose_curves, frame_start=1)
+    collector = BakeCollector(bake)             # checks order and count, keeps the frames
+    request_id = client.submit(bake)
+    for event in client.poll_events():          # each timer tick
+        if event.id == request_id and collector.add(event):   # raises ProtocolError on error
+            verts = collector.result()          # (T, V, 3): only now is the bake complete
 
 Every request has a deadline. When it passes with no final answer, ``poll_events`` yields a
 synthetic ``Error(code=backend_unreachable)`` for that id (and a started reconstruct is cancelled),
@@ -23,7 +36,9 @@ Liveness (see ``liveness.py``): hello and ping are idempotent, so they are sent 
 ``retry_interval_s`` until answered (the lazy-pirate pattern; a backend that restarts in the
 meantime answers the retry). A reconstruct is not resent: when the connection it went out on
 breaks (the backend died or restarted; ZMTP heartbeats notice a silent peer within about 4 s)
-it ends at once with ``backend_unreachable`` instead of waiting for its deadline.
+it ends at once with ``backend_unreachable`` instead of waiting for its deadline. The same holds
+for a bake; its chunks received so far must then be thrown away (``BakeCollector`` never hands
+out frames before a ``bake_done`` that counts exactly the frames it received).
 
 Remote backends: pass ``curve=CurveKeys.from_files(server_key, client_key_secret)``.
 """
@@ -32,22 +47,27 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Mapping, Sequence
 
+import numpy as np
 import zmq
 
 from .errors import ErrorCode, ProtocolError
 from .liveness import HEARTBEAT_IVL_MS, HEARTBEAT_TIMEOUT_MS, ConnectionWatch, CurveKeys
 from .messages import (
-    Ack, Cancel, Error, Hello, Message, Ping, Pong, Progress, Reconstruct, Result, Shutdown,
+    Ack, Animate, Bake, BakeChunk, BakeDone, Cancel, Error, Frame, Hello, Message, Ping, Pong,
+    Progress, Reconstruct, Result, Rig, RigData, Shutdown,
 )
 from .protocol import DEFAULT_LIMITS, ProtocolLimits, decode, encode
 
 DEFAULT_ADDRESS = "tcp://127.0.0.1:5555"
 RECONSTRUCT_TIMEOUT_S = 600.0  # a CPU-only laptop may take minutes for a first reconstruct
+BAKE_TIMEOUT_S = 600.0  # a bake may wait behind reconstructs in the backend's queue
 REQUEST_TIMEOUT_S = 10.0  # everything else is answered by the socket thread right away
 RETRY_INTERVAL_S = 1.0  # hello/ping are sent again this often until answered
 RETRIED_KINDS = frozenset({Hello.TYPE, Ping.TYPE})  # idempotent: a duplicate answer is dropped
+JOB_KINDS = frozenset({Reconstruct.TYPE, Bake.TYPE})  # queued jobs: cancelled when given up on
+INTERIM = (Progress, BakeChunk)  # answers that come before a request's final one
 
 
 @dataclass
@@ -105,9 +125,60 @@ class HeadliftClient:
         msg = Reconstruct(image=image_bytes, name=name, options=dict(options or {}))
         return self.request(msg, timeout_s, on_progress)
 
+    def animate(self, head_id: str, expressions: Mapping[str, float],
+                pose: Mapping[str, Sequence[float]], timeout_s: float = REQUEST_TIMEOUT_S
+                ) -> np.ndarray:
+        """The head posed once: (V, 3) float32 vertices in the head's topology (read-only view).
+
+        expressions: {ARKit name: weight}; pose: {joint: (3,) axis-angle radians}. Names the
+        head lacks, NaN/inf, |weight| > 2 or rotations longer than 2 pi raise
+        ``ProtocolError(bad_message)`` naming them (invalid values before anything is sent);
+        an unknown head_id raises ``unknown_head``, a head without a rig ``no_rig``.
+        Served on the backend's fast path; keep at most one animate in flight per head (send
+        the newest slider values when the previous answer arrives).
+        """
+        msg = Animate(head_id=head_id, expressions={k: float(v) for k, v in expressions.items()},
+                      pose={k: [float(x) for x in v] for k, v in pose.items()})
+        return self.request(msg, timeout_s).verts_m
+
+    def bake(self, head_id: str, expressions: Mapping[str, np.ndarray],
+             pose: Mapping[str, np.ndarray], frame_start: int = 1,
+             progress: Callable[[Progress], None] | None = None,
+             timeout_s: float = BAKE_TIMEOUT_S, frames: int | None = None) -> np.ndarray:
+        """Per-frame geometry for T frames: (T, V, 3) float32, row k = scene frame frame_start+k.
+
+        expressions[name]: (T,) weights; pose[joint]: (T, 3) axis-angle radians; all the same T
+        (``frames`` gives T when both are empty: T frames of the rest pose). Blocks until the
+        backend's ``bake_done``; ``progress`` gets its Progress messages. Raises ProtocolError
+        on an error reply, on a bake that ends with a frame count that does not match what
+        arrived, and ``backend_unreachable`` on timeout or a lost connection (the job is then
+        cancelled). Nothing partial is ever returned.
+        """
+        msg = make_bake(head_id, expressions, pose, frame_start=frame_start, frames=frames)
+        collector = BakeCollector(msg)
+        request_id = self.submit(msg, timeout_s)
+        try:
+            while True:
+                for event in self._receive(timeout_s):
+                    if event.id != request_id:
+                        self._events.append(event)
+                    elif isinstance(event, Progress):
+                        if progress is not None:
+                            progress(event)
+                    elif collector.add(event):
+                        return collector.result()
+        finally:
+            if request_id in self._pending:  # left early (e.g. a bad chunk): stop the job
+                del self._pending[request_id]
+                self._cancel_quietly(request_id)
+
+    def rig(self, head_id: str, timeout_s: float = REQUEST_TIMEOUT_S) -> RigData:
+        """The head's whole rig (expression shapes, joints, skin weights) for "Export rig"."""
+        return self.request(Rig(head_id=head_id), timeout_s)
+
     def cancel(self, request_id: str, timeout_s: float = REQUEST_TIMEOUT_S) -> Ack:
-        """Ask the server to stop reconstruct ``request_id``; ``ack.ok`` is False if it holds no
-        such job. The job itself then ends with an ``Error(code=cancelled)`` event."""
+        """Ask the server to stop reconstruct or bake ``request_id``; ``ack.ok`` is False if it
+        holds no such job. The job itself then ends with an ``Error(code=cancelled)`` event."""
         return self.request(Cancel(target=request_id), timeout_s)
 
     def shutdown(self, timeout_s: float = REQUEST_TIMEOUT_S) -> Ack:
@@ -126,6 +197,8 @@ class HeadliftClient:
                 elif isinstance(event, Progress):
                     if on_progress is not None:
                         on_progress(event)
+                elif isinstance(event, BakeChunk):
+                    continue  # bake() collects chunks; request() has no use for them
                 elif isinstance(event, Error):
                     raise event.to_exception()
                 else:
@@ -136,14 +209,15 @@ class HeadliftClient:
     def submit(self, msg: Message, timeout_s: float | None = None) -> str:
         """Queue ``msg`` for sending and return its request id at once (never blocks).
 
-        ``timeout_s``: how long until a final answer is due (default 600 s for reconstruct,
-        10 s otherwise). Raises ``ProtocolError`` if ``msg`` itself is invalid.
+        ``timeout_s``: how long until a final answer is due (default 600 s for reconstruct and
+        bake, 10 s otherwise). Raises ``ProtocolError`` if ``msg`` itself is invalid.
         """
         if msg.id in self._pending:
             raise ProtocolError(ErrorCode.BAD_MESSAGE, f"request id {msg.id} is already in flight")
         frames = encode(msg)
         if timeout_s is None:
-            timeout_s = RECONSTRUCT_TIMEOUT_S if isinstance(msg, Reconstruct) else REQUEST_TIMEOUT_S
+            timeout_s = {Reconstruct.TYPE: RECONSTRUCT_TIMEOUT_S,
+                         Bake.TYPE: BAKE_TIMEOUT_S}.get(msg.TYPE, REQUEST_TIMEOUT_S)
         now = time.monotonic()
         self._pending[msg.id] = _Pending(msg.id, msg.TYPE, timeout_s, now + timeout_s, frames,
                                          frames)
@@ -152,7 +226,8 @@ class HeadliftClient:
         return msg.id
 
     def poll_events(self, timeout_s: float = 0.0) -> list[Message]:
-        """Everything that arrived since the last call: Progress, Result, Error, Hello, Ack, Pong.
+        """Everything that arrived since the last call: Progress, Result, Error, Hello, Ack, Pong,
+        Frame, RigData, and for a bake BakeChunk* then BakeDone (feed them to a BakeCollector).
 
         Waits at most ``timeout_s`` for the first event (0: return at once). Replies to requests
         this client no longer waits for (timed out) are dropped.
@@ -233,14 +308,14 @@ class HeadliftClient:
 
     def _lose_sent_jobs(self) -> list[Message]:
         """The connection broke: reconstructs that went out on it will never be answered."""
-        lost = [p for p in self._pending.values() if p.kind == Reconstruct.TYPE and p.frames is None]
+        lost = [p for p in self._pending.values() if p.kind in JOB_KINDS and p.frames is None]
         events: list[Message] = []
         for p in lost:
             del self._pending[p.request_id]
             self._cancel_quietly(p.request_id)  # if the backend merely lost us, stop the job
             events.append(Error(id=p.request_id, code=ErrorCode.BACKEND_UNREACHABLE,
                                 message=f"lost the connection to the backend at {self.address} "
-                                        f"while it worked on this reconstruct (the backend "
+                                        f"while it worked on this {p.kind} (the backend "
                                         f"stopped, restarted or stopped answering heartbeats)"))
         return events
 
@@ -258,7 +333,7 @@ class HeadliftClient:
         if msg.id not in self._pending:
             return None  # an answer to a request we gave up on
         pending = self._pending[msg.id]
-        if isinstance(msg, Progress):
+        if isinstance(msg, INTERIM):
             pending.last_progress_at = time.monotonic()
             return msg
         del self._pending[msg.id]
@@ -273,7 +348,7 @@ class HeadliftClient:
         events: list[Message] = []
         for p in expired:
             del self._pending[p.request_id]
-            if p.frames is None and p.kind == Reconstruct.TYPE:
+            if p.frames is None and p.kind in JOB_KINDS:
                 self._cancel_quietly(p.request_id)
             what = ("no answer from" if p.frames is None else "could not connect to")
             events.append(Error(id=p.request_id, code=ErrorCode.BACKEND_UNREACHABLE,
@@ -289,3 +364,109 @@ class HeadliftClient:
                                         copy=False)
         except zmq.Again:
             pass
+
+
+def make_bake(head_id: str, expressions: Mapping[str, np.ndarray],
+              pose: Mapping[str, np.ndarray], frame_start: int = 1,
+              frames: int | None = None) -> Bake:
+    """A Bake request from per-name curves: expressions[name] (T,), pose[joint] (T, 3).
+
+    Raises ProtocolError(bad_message) when the curves disagree on T (or all are empty and
+    ``frames`` is not given). Values are checked when the message is encoded (``submit``).
+    """
+    names, joints = list(expressions), list(pose)
+    columns = [np.asarray(expressions[n], dtype=np.float32).reshape(-1) for n in names]
+    rotations = [np.asarray(pose[j], dtype=np.float32) for j in joints]
+    lengths = {len(c) for c in columns} | {len(r) for r in rotations}
+    if frames is not None:
+        lengths.add(int(frames))
+    if len(lengths) != 1:
+        raise ProtocolError(ErrorCode.BAD_MESSAGE,
+                            "bake: every curve must cover the same frames, got lengths "
+                            f"{sorted(lengths) or 'none (pass frames=T for a rest-pose bake)'}")
+    (n_frames,) = lengths
+    for j, r in zip(joints, rotations):
+        if r.shape != (n_frames, 3):
+            raise ProtocolError(ErrorCode.BAD_MESSAGE,
+                                f"bake: pose[{j!r}] must be ({n_frames}, 3), got {r.shape}")
+    expr = np.stack(columns, axis=1) if columns else np.zeros((n_frames, 0), np.float32)
+    poses = np.stack(rotations, axis=1) if rotations else np.zeros((n_frames, 0, 3), np.float32)
+    return Bake(head_id=head_id, expression_names=names, pose_joints=joints, expressions=expr,
+                poses=poses, frame_start=int(frame_start))
+
+
+class BakeCollector:
+    """Collects one bake's answers and says when (and only when) the bake is complete.
+
+    ``add(event)`` takes every event with the bake's id: BakeChunk (checked: the next frames in
+    order, one vertex count), Progress (ignored), BakeDone (must count exactly the frames
+    received and asked for) or Error (raised). It returns True once the bake is complete; then
+    ``result()`` gives (T, V, 3). ``on_chunk(offset, verts (t, V, 3))`` is called per chunk,
+    e.g. to write frames to a file as they come; ``keep=False`` then keeps none in memory.
+    A collector that raised, or never saw its BakeDone, must be thrown away with its frames.
+    """
+
+    def __init__(self, request: Bake, on_chunk: Callable[[int, np.ndarray], None] | None = None,
+                 keep: bool = True) -> None:
+        self.request_id = request.id
+        self.frame_start = request.frame_start
+        self.frames = request.frames
+        self.received = 0  # frames so far
+        self.vertex_count: int | None = None
+        self.done = False
+        self.timings_s: dict[str, float] = {}
+        self._on_chunk = on_chunk
+        self._keep = keep
+        self._chunks: list[np.ndarray] = []
+
+    @property
+    def fraction(self) -> float:
+        return self.received / self.frames if self.frames else 0.0
+
+    def add(self, event: Message) -> bool:
+        if self.done:
+            raise ProtocolError(ErrorCode.BAD_MESSAGE, "the bake is already complete")
+        if isinstance(event, Error):
+            raise event.to_exception()
+        if isinstance(event, BakeChunk):
+            self._add_chunk(event)
+        elif isinstance(event, BakeDone):
+            if event.frames != self.received or self.received != self.frames:
+                raise ProtocolError(ErrorCode.INTERNAL,
+                                    f"incomplete bake: asked for {self.frames} frames, received "
+                                    f"{self.received}, the backend reported {event.frames}",
+                                    request_id=self.request_id)
+            self.timings_s = dict(event.timings_s)
+            self.done = True
+        elif not isinstance(event, Progress):
+            raise ProtocolError(ErrorCode.BAD_MESSAGE,
+                                f"unexpected {event.TYPE!r} answer to a bake",
+                                request_id=self.request_id)
+        return self.done
+
+    def _add_chunk(self, chunk: BakeChunk) -> None:
+        expected = self.frame_start + self.received
+        t, n_verts = chunk.verts_m.shape[:2]
+        if chunk.frame_start != expected or self.received + t > self.frames:
+            raise ProtocolError(ErrorCode.INTERNAL,
+                                f"bake chunk for frames {chunk.frame_start}..+{t} does not follow "
+                                f"frame {expected - 1} (of {self.frames} asked for)",
+                                request_id=self.request_id)
+        if self.vertex_count not in (None, n_verts):
+            raise ProtocolError(ErrorCode.INTERNAL, f"bake chunk has {n_verts} vertices, earlier "
+                                                    f"ones {self.vertex_count}",
+                                request_id=self.request_id)
+        self.vertex_count = n_verts
+        if self._on_chunk is not None:
+            self._on_chunk(self.received, chunk.verts_m)
+        if self._keep:
+            self._chunks.append(chunk.verts_m)
+        self.received += t
+
+    def result(self) -> np.ndarray:
+        """(T, V, 3) float32 of a complete bake (``keep=True``)."""
+        if not self.done:
+            raise ProtocolError(ErrorCode.BAD_MESSAGE, "the bake is not complete")
+        if not self._keep:
+            raise ProtocolError(ErrorCode.BAD_MESSAGE, "this collector kept no frames (keep=False)")
+        return np.concatenate(self._chunks, axis=0)

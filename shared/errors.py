@@ -22,6 +22,7 @@ class ErrorCode(str, Enum):
     CANCELLED = "cancelled"  # the client cancelled the job
     BUSY = "busy"  # the job queue is full; try again later
     UNKNOWN_HEAD = "unknown_head"  # a head_id the backend does not hold (expired or never made)
+    NO_RIG = "no_rig"  # the head exists but has no animation rig (animate / bake / rig need one)
     INTERNAL = "internal"  # a bug or unexpected failure in the backend
     BACKEND_UNREACHABLE = "backend_unreachable"  # client side only: no answer within the timeout
 

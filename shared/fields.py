@@ -54,6 +54,10 @@ class Fields:
             raise bad(self.where, f"missing required field {key!r}")
         return default
 
+    def raw(self, key: str, *, default: Any = _MISSING) -> Any:
+        """The value unchecked, for a checker elsewhere (it must name ``where`` itself)."""
+        return self._get(key, default)
+
     def done(self) -> None:
         unknown = sorted(set(self.obj) - self._read)
         if unknown:
@@ -141,3 +145,24 @@ def check_float_list(value: object, where: str, *, length: int) -> list[float]:
     if not isinstance(value, list) or len(value) != length:
         raise bad(where, f"must be a list of {length} numbers")
     return [check_float(v, f"{where}[{i}]") for i, v in enumerate(value)]
+
+
+def check_names(value: object, where: str, *, known: tuple[str, ...], what: str) -> list[str]:
+    """A list of distinct names, each one of ``known``. Unknown names are listed in the error, so
+    an artist sees at once which slider or CSV column the backend does not know."""
+    if not isinstance(value, list) or len(value) > len(known):
+        raise bad(where, f"must be a list of at most {len(known)} {what} names")
+    names = [check_str(v, f"{where}[{i}]", min_len=1, max_len=64) for i, v in enumerate(value)]
+    check_known(names, where, known=known, what=what)
+    if len(set(names)) != len(names):
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        raise bad(where, f"repeats {what} name(s) {', '.join(map(repr, dupes[:10]))}")
+    return names
+
+
+def check_known(names: list[str], where: str, *, known: tuple[str, ...], what: str) -> None:
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        listed = ", ".join(repr(n[:64]) for n in unknown[:20])
+        more = f" and {len(unknown) - 20} more" if len(unknown) > 20 else ""
+        raise bad(where, f"unknown {what} name(s) {listed}{more}; known: {', '.join(known)}")

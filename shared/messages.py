@@ -9,8 +9,17 @@ Who sends what (C = client, S = server; replies carry the ``id`` of the request 
     progress   S->C  zero or more per reconstruct (same id)
     result     S->C  the head (same id as the reconstruct)
     error      S->C  instead of any reply; ``id`` is "" when the request's id was unreadable
-    cancel     C->S  ``target`` = id of a reconstruct   S->C  ack; the target then ends in error "cancelled"
+    cancel     C->S  ``target`` = id of a reconstruct or bake   S->C  ack; the target then ends in
+                     error "cancelled"
     shutdown   C->S                                    S->C  ack, then the server exits
+    animate    C->S  head_id + control values          S->C  frame (one posed mesh), fast path
+    bake       C->S  head_id + control curves (T frames)
+    bake_chunk S->C  consecutive frames of a bake, in frame order (same id as the bake)
+    bake_done  S->C  the bake's final answer: how many frames were sent (same id)
+    rig        C->S  head_id                           S->C  rig_data (shapes, joints, weights)
+
+A bake is trusted only when ``bake_done`` arrives and its ``frames`` equals the number of frames
+received in chunks; an error (or silence) instead means nothing of it may be kept.
 """
 from __future__ import annotations
 
@@ -131,6 +140,101 @@ class Result(Message):
     camera: CameraInfo
     timings_s: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    expression_names: list[str] = field(default_factory=list)  # ARKit names this head supports
+    joint_names: list[str] = field(default_factory=list)  # pose joints (shared.controls.POSE_JOINTS)
+
+
+@dataclass(kw_only=True)
+class Animate(Message):
+    """Pose a head once (a slider moved); answered by a ``Frame`` on the server's fast path.
+
+    expressions: {ARKit name: weight}, weights in [-2, 2] (1 = the full shape); names this head
+                 does not support are refused. Missing names weigh 0.
+    pose:        {joint: [x, y, z]} axis-angle radians (shared.controls conventions), each vector
+                 at most MAX_POSE_ANGLE_RAD long. Missing joints stay at rest.
+    """
+
+    TYPE: ClassVar[str] = "animate"
+    head_id: str
+    expressions: dict[str, float] = field(default_factory=dict)
+    pose: dict[str, list[float]] = field(default_factory=dict)
+
+
+@dataclass(kw_only=True)
+class Frame(Message):
+    """The answer to ``animate``: verts_m (V, 3) float32, the posed mesh in the head's topology."""
+
+    TYPE: ClassVar[str] = "frame"
+    verts_m: np.ndarray
+
+
+@dataclass(kw_only=True)
+class Bake(Message):
+    """Per-frame geometry for T frames, queued like a reconstruct (cancellable, idempotent by id).
+
+    expression_names: the E names whose curves ``expressions`` holds (unique; a subset of the
+                      head's ``expression_names``); pose_joints: the J joints ``poses`` holds.
+    expressions:      (T, E) float32 weights; poses: (T, J, 3) float32 axis-angle (J may be 0).
+    frame_start:      the scene frame of row 0; chunks name their first frame in the same count.
+    1 <= T <= shared.controls.MAX_BAKE_FRAMES.
+    """
+
+    TYPE: ClassVar[str] = "bake"
+    head_id: str
+    expression_names: list[str]
+    pose_joints: list[str]
+    expressions: np.ndarray
+    poses: np.ndarray
+    frame_start: int = 1
+
+    @property
+    def frames(self) -> int:
+        return int(np.shape(self.expressions)[0])
+
+
+@dataclass(kw_only=True)
+class BakeChunk(Message):
+    """Consecutive frames of a bake: verts_m (t, V, 3) float32 for frames frame_start..+t-1."""
+
+    TYPE: ClassVar[str] = "bake_chunk"
+    frame_start: int
+    verts_m: np.ndarray
+
+
+@dataclass(kw_only=True)
+class BakeDone(Message):
+    """A bake finished: ``frames`` frames were sent in chunks before this message."""
+
+    TYPE: ClassVar[str] = "bake_done"
+    frames: int
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(kw_only=True)
+class Rig(Message):
+    """Ask for a head's whole rig (for "Export rig"); answered by ``RigData``."""
+
+    TYPE: ClassVar[str] = "rig"
+    head_id: str
+
+
+@dataclass(kw_only=True)
+class RigData(Message):
+    """A head's rig, enough to animate without the backend (shape keys + an armature).
+
+    expression_names:  E ARKit names; expression_deltas (E, V, 3) float32 metres at weight 1
+    joint_names:       J joints, parents first; joint_parents: J ints, -1 for the root
+    joint_rest_m:      (J, 3) float32 joint positions; skin_weights (V, J) float32, rows sum to 1
+    Posed vertex = LBS(rest + sum_e w_e * delta_e) with the joint rotations (see backend.rig.model).
+    """
+
+    TYPE: ClassVar[str] = "rig_data"
+    expression_names: list[str]
+    joint_names: list[str]
+    joint_parents: list[int]
+    expression_deltas: np.ndarray
+    joint_rest_m: np.ndarray
+    skin_weights: np.ndarray
 
 
 @dataclass(kw_only=True)
@@ -147,7 +251,8 @@ class Error(Message):
 
 @dataclass(kw_only=True)
 class Cancel(Message):
-    """Ask the server to stop the reconstruct whose request id is ``target`` (queued or running)."""
+    """Ask the server to stop the reconstruct or bake whose request id is ``target`` (queued or
+    running; a bake stops at its next chunk)."""
 
     TYPE: ClassVar[str] = "cancel"
     target: str
@@ -171,5 +276,6 @@ class Shutdown(Message):
 
 MESSAGE_TYPES: dict[str, type[Message]] = {
     cls.TYPE: cls
-    for cls in (Hello, Ping, Pong, Reconstruct, Progress, Result, Error, Cancel, Ack, Shutdown)
+    for cls in (Hello, Ping, Pong, Reconstruct, Progress, Result, Error, Cancel, Ack, Shutdown,
+                Animate, Frame, Bake, BakeChunk, BakeDone, Rig, RigData)
 }
