@@ -2,8 +2,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # the rig module needs torch; a Reconstruction stays plain arrays
+    from backend.rig.model import HeadRig
 
 
 @dataclass
@@ -47,3 +51,4 @@ class Reconstruction:
     camera: OrthoCamera
     timings_s: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    rig: HeadRig | None = None  # expressions + skeleton; verts_m / faces are its rest mesh
