@@ -1,8 +1,18 @@
-"""Meshing: the triplane's decoded field on a grid -> marching cubes -> one clean closed surface."""
+"""Meshing: the triplane's decoded field on a grid -> marching cubes -> one clean closed surface,
+then an adaptive triangle budget (fine at the face, coarser elsewhere).
+
+Triangle budget (MeshingConfig defaults): marching cubes on the 256^3 grid (2.5 mm cells) gives a
+uniform ~200k triangles for head, hair, neck and shoulders. The face keeps that full resolution
+(~20-25k triangles: lips, eyelids and nose need it); the rest of the head (hair, skull, ears'
+region) is quadric-decimated to half; neck, shoulders and bust to a sixth; the whole mesh never
+exceeds `max_triangles` (100k, ~50k vertices, the animation target). Regions are decimated apart
+with their shared borders fixed, then stitched, so the mesh stays watertight and in one piece.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import fast_simplification
 import mcubes
 import numpy as np
 import torch
@@ -15,6 +25,16 @@ from backend.triplane import Triplane, decode_grid, decode_sdf
 class MeshingConfig:
     taubin_iterations: int = 4  # removes marching-cubes terracing without shrinking the head
     projection_iterations: int = 3
+    # The face in the canonical frame (origin between the ears, eyes ~2.5 cm above it, the face
+    # toward -Y): in front of the temples, from under the chin to above the hairline.
+    face_min_forward_m: float = 0.03
+    face_half_width_m: float = 0.085
+    face_z_range_m: tuple[float, float] = (-0.13, 0.11)
+    body_below_z_m: float = -0.12  # under the chin: neck, shoulders, bust
+    head_keep: float = 0.5  # fraction of triangles kept on the rest of the head
+    body_keep: float = 1 / 6
+    max_triangles: int = 100_000
+    decimation_aggressiveness: float = 5.0  # fast-simplification's agg; 7 leaves folded slivers
 
 
 def extract_mesh(tri: Triplane, config: MeshingConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -34,11 +54,92 @@ def extract_mesh(tri: Triplane, config: MeshingConfig | None = None) -> tuple[np
         mesh = max(parts, key=lambda m: len(m.faces))
     if config.taubin_iterations:
         trimesh.smoothing.filter_taubin(mesh, iterations=config.taubin_iterations)
+    verts, faces = adaptive_decimate(mesh.vertices, mesh.faces, config)
+    mesh = trimesh.Trimesh(verts, faces, process=False)
     if mesh.volume < 0:
         mesh.invert()
     return mesh.vertices.astype(np.float32), mesh.faces.astype(np.int32)
 
 
+def region_of_faces(verts_m: np.ndarray, faces: np.ndarray, config: MeshingConfig) -> np.ndarray:
+    """(F,) int8 per triangle: 0 face, 1 rest of the head, 2 neck/shoulders/bust (by centroid)."""
+    c = verts_m[faces].mean(axis=1)
+    lo, hi = config.face_z_range_m
+    face = ((c[:, 1] < -config.face_min_forward_m) & (np.abs(c[:, 0]) < config.face_half_width_m)
+            & (c[:, 2] > lo) & (c[:, 2] < hi))
+    region = np.where(c[:, 2] < config.body_below_z_m, 2, 1).astype(np.int8)
+    region[face] = 0
+    return region
+
+
+def adaptive_decimate(verts_m: np.ndarray, faces: np.ndarray,
+                      config: MeshingConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Quadric decimation per region of a closed mesh: verts (V, 3), faces (F, 3) -> same kinds.
+
+    Each region is simplified on its own with its border vertices fixed (fast-simplification's
+    preserve_border keeps them bit-exact), then the regions are stitched back on those vertices.
+    Returns the input unchanged when the result would not be closed and in one piece.
+    """
+    verts_m = np.asarray(verts_m, np.float64)
+    faces = np.asarray(faces, np.int64)
+    region = region_of_faces(verts_m, faces, config)
+    keep = np.array([1.0, config.head_keep, config.body_keep])
+    counts = np.bincount(region, minlength=3)
+    wanted = counts * keep
+    over = wanted.sum() / config.max_triangles
+    if over > 1:  # the face keeps its share; the other regions give way
+        spare = max(config.max_triangles - wanted[0], 0.0)
+        wanted[1:] *= spare / max(wanted[1:].sum(), 1.0)
+    out_verts, out_faces = [], []
+    global_of_border: dict[int, int] = {}
+    n_out = 0
+    for r in range(3):
+        sel = faces[region == r]
+        if len(sel) == 0:
+            continue
+        used, local = np.unique(sel, return_inverse=True)
+        local = local.reshape(-1, 3)
+        pts = verts_m[used]
+        if wanted[r] < len(sel) * 0.98:
+            new_pts, new_faces = fast_simplification.simplify(
+                pts, local, target_count=int(wanted[r]), agg=config.decimation_aggressiveness,
+                preserve_border=True)
+            new_faces = _drop_folded_pairs(np.asarray(new_faces, np.int64))
+        else:
+            new_pts, new_faces = pts, local
+        # the region's border vertices (edges with one triangle) come back at the same positions
+        edges = np.sort(np.concatenate([local[:, [0, 1]], local[:, [1, 2]], local[:, [2, 0]]]), axis=1)
+        uniq, n = np.unique(edges, axis=0, return_counts=True)
+        border = np.unique(uniq[n == 1])
+        by_position = {pts[i].tobytes(): int(used[i]) for i in border}
+        index = np.empty(len(new_pts), np.int64)
+        for i, p in enumerate(new_pts):
+            original = by_position.get(np.asarray(p, np.float64).tobytes())
+            if original is None:
+                index[i] = n_out
+                n_out += 1
+                out_verts.append(p)
+            else:
+                if original not in global_of_border:
+                    global_of_border[original] = n_out
+                    n_out += 1
+                    out_verts.append(p)
+                index[i] = global_of_border[original]
+        out_faces.append(index[new_faces])
+    verts = np.asarray(out_verts, np.float64)
+    merged = np.concatenate(out_faces)
+    used, merged = np.unique(merged, return_inverse=True)
+    verts, merged = verts[used], merged.reshape(-1, 3)
+    mesh = trimesh.Trimesh(verts, merged, process=False)
+    if not mesh.is_watertight or len(mesh.split(only_watertight=False)) != 1:
+        return verts_m, faces
+    return verts, merged
+
+
+def _drop_folded_pairs(faces: np.ndarray) -> np.ndarray:
+    """Remove triangle pairs on the same three vertices (a fold the decimator leaves as a flap)."""
+    _, inverse, count = np.unique(np.sort(faces, axis=1), axis=0, return_inverse=True, return_counts=True)
+    return faces[count[inverse.reshape(-1)] == 1]
 def project_to_surface(tri: Triplane, verts_m: np.ndarray, iterations: int) -> np.ndarray:
     """Newton steps that move marching-cubes vertices onto the decoded zero level set.
 
