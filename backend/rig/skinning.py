@@ -1,11 +1,14 @@
-"""Smooth skinning weights: harmonic interpolation over the mesh between rigid cores.
+"""Smooth skinning weights: rigid cores blended across the surface by geodesic distance.
 
 Each joint owns a core of vertices that must move rigidly with it (the skull and face with the head,
-the arm stubs with the shoulders, the bottom of the bust with the root); everything between cores is
-solved from Laplace's equation on the surface, so weights change as slowly as the geometry allows and
-long hair blends over its whole length instead of tearing at one seam. Three nested fields:
-    a = how much a vertex follows head rotation   (1 on the head core, 0 at the neck base and below)
-    b = how much it follows neck rotation         (1 on the head and neck, 0 on the chest)
+the arm stubs with the shoulders, the bottom of the bust with the root). Between cores a vertex's
+weights blend by its distances along the surface to them, so a transition spans the whole gap
+between two cores: long hair blends over its whole length instead of tearing at one seam, and the
+steepest weight change is about 1.5 / gap. (Harmonic weights were tried first: pinned regions
+with corners make their gradients blow up next to the corner, which tore the skin under the chin.)
+Three nested fractions:
+    a = how much a vertex follows head rotation   (1 on the head core, 0 well below the neck base)
+    b = how much it follows neck rotation         (1 on the head and neck, 0 at the same place)
     c = how the rest divides among the body joints (root, collars, shoulders)
 giving head = a, neck = b - a, body joint k = (1 - b) * c_k: rows sum to 1 by construction.
 Vertices outside the main surface (mouth interior parts) copy the nearest main-surface vertex.
@@ -17,7 +20,6 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.csgraph as csgraph
-import scipy.sparse.linalg as spla
 from scipy.spatial import cKDTree
 
 from backend.rig.skeleton import CHIN, JAW_ANGLES, Skeleton
@@ -30,54 +32,46 @@ FACE_SIDES = (234, 454)
 class SkinningConfig:
     jaw_margin_m: float = 0.012  # the head core reaches this far below the chin / jaw line
     face_margin_m: float = 0.02  # and this far beyond the face's sides, below the ears
-    # Head rotation fades out this far below the neck base (a short neck twists into the chest).
-    head_fade_below_neck_m: float = 0.04
     neck_core_above_m: float = 0.02  # neck rotation is whole above neck base + this
-    neck_fade_below_m: float = 0.05  # and gone this far below the neck base
+    # Head and neck rotation are gone this far below the neck base: a short neck (or a chin that
+    # meets the chest, as under long hair) twists a little of the upper chest instead of tearing.
+    torso_below_neck_m: float = 0.07
     shoulder_core_inset_m: float = 0.01  # arm core starts this far inside the shoulder joint
     collar_core_m: float = 0.05  # radius of the collar core around the collar-shoulder midpoint
     root_core_height_m: float = 0.05  # bottom band of the bust that moves only with the root
 
 
-def cotangent_laplacian(verts: np.ndarray, faces: np.ndarray) -> sp.csr_matrix:
-    """(V, V) symmetric positive semi-definite Laplacian with cotangent weights clamped at zero
-    (obtuse marching-cubes triangles would otherwise break the maximum principle, letting weights
-    leave [0, 1]) plus a small uniform term so every mesh edge connects."""
-    v = np.asarray(verts, dtype=np.float64)
+def smoothstep(t: np.ndarray) -> np.ndarray:
+    t = np.clip(t, 0.0, 1.0)
+    return t * t * (3.0 - 2.0 * t)
+
+
+def edge_graph(verts: np.ndarray, faces: np.ndarray) -> sp.csr_matrix:
+    """(V, V) symmetric sparse matrix of mesh edge lengths."""
     f = np.asarray(faces, dtype=np.int64)
-    rows, cols, vals = [], [], []
-    for k in range(3):
-        i, j, o = f[:, (k + 1) % 3], f[:, (k + 2) % 3], f[:, k]
-        e1, e2 = v[i] - v[o], v[j] - v[o]
-        cross = np.linalg.norm(np.cross(e1, e2), axis=1)
-        cot = (e1 * e2).sum(1) / np.maximum(cross, 1e-18)
-        rows += [i, j]
-        cols += [j, i]
-        vals += [0.5 * cot, 0.5 * cot]
-    n = len(v)
-    w = sp.coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n)).tocsr()
-    w.data = np.maximum(w.data, 0.0)
-    adjacency = sp.coo_matrix((np.ones(6 * len(f)), (np.concatenate(rows), np.concatenate(cols))),
-                              shape=(n, n)).tocsr()
-    adjacency.data[:] = 1.0
-    w = w + 1e-3 * adjacency
-    return (sp.diags(np.asarray(w.sum(axis=1)).ravel()) - w).tocsr()
+    edges = np.unique(np.sort(np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]]), axis=1), axis=0)
+    length = np.linalg.norm(verts[edges[:, 0]] - verts[edges[:, 1]], axis=1)
+    length = np.maximum(length, 1e-9)  # a zero would read as "no edge"
+    n = len(verts)
+    g = sp.coo_matrix((length, (edges[:, 0], edges[:, 1])), shape=(n, n))
+    return (g + g.T).tocsr()
 
 
-def harmonic(laplacian: sp.csr_matrix, fixed: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Solve L x = 0 on the free vertices with x = values on the fixed ones.
+def surface_distance(graph: sp.csr_matrix, sources: np.ndarray) -> np.ndarray:
+    """(V,) distance along mesh edges to the nearest vertex in `sources` ((V,) bool); inf when
+    there are none or they cannot be reached."""
+    if not sources.any():
+        return np.full(graph.shape[0], np.inf)
+    return csgraph.dijkstra(graph, directed=False, indices=np.flatnonzero(sources), min_only=True)
 
-    fixed: (V,) bool; values: (V, K) float (only the fixed rows are read) -> (V, K) float64.
-    """
-    values = np.asarray(values, dtype=np.float64)
-    out = values.copy()
-    free = ~fixed
-    if not free.any():
-        return out
-    l_ff = laplacian[free][:, free].tocsc()
-    rhs = -(laplacian[free][:, fixed] @ values[fixed])
-    out[free] = spla.splu(l_ff).solve(np.ascontiguousarray(rhs))
-    return out
+
+def blend(d_one: np.ndarray, d_zero: np.ndarray) -> np.ndarray:
+    """1 on the first set, 0 on the second, eased across the gap between them."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t = d_zero / (d_one + d_zero)
+    t = np.where(np.isfinite(d_zero) & ~np.isfinite(d_one), 0.0, t)
+    t = np.where(~np.isfinite(d_zero), 1.0, np.nan_to_num(t, nan=1.0))
+    return smoothstep(t)
 
 
 def _main_component(faces: np.ndarray, n_verts: int) -> np.ndarray:
@@ -105,6 +99,25 @@ def head_core(verts: np.ndarray, landmarks_m: np.ndarray, skeleton: Skeleton,
     return above_jaw & ((np.abs(verts[:, 0]) < face_half) | (verts[:, 2] > head_z))
 
 
+def body_cores(verts: np.ndarray, skeleton: Skeleton, config: SkinningConfig) -> dict[str, np.ndarray]:
+    """(V,) bool per body joint: arm stubs, tops of the shoulders by the collars, the bottom band."""
+    joint = {name: skeleton.rest_m[i].astype(np.float64) for i, name in enumerate(skeleton.names)}
+    z = verts[:, 2]
+    neck_z = joint["neck"][2]
+    cores = {}
+    for side, name in ((1.0, "left"), (-1.0, "right")):
+        sx = joint[f"{name}_shoulder"][0]
+        cores[f"{name}_shoulder"] = (side * verts[:, 0] > abs(sx) - config.shoulder_core_inset_m) & (z < neck_z)
+        mid = 0.5 * (joint[f"{name}_collar"] + joint[f"{name}_shoulder"])
+        near = np.linalg.norm((verts - mid)[:, :2] * [1.0, 0.5], axis=1) < config.collar_core_m
+        cores[f"{name}_collar"] = near & (z < neck_z) & ~cores[f"{name}_shoulder"]
+    root = z < z.min() + config.root_core_height_m
+    for m in list(cores.values()):
+        root &= ~m
+    cores["root"] = root
+    return cores
+
+
 def skin_weights(verts_m: np.ndarray, faces: np.ndarray, landmarks_m: np.ndarray, skeleton: Skeleton,
                  config: SkinningConfig | None = None) -> np.ndarray:
     """verts_m (V, 3), faces (F, 3), landmarks_m (478, 3) -> (V, J) float32 weights in
@@ -113,54 +126,39 @@ def skin_weights(verts_m: np.ndarray, faces: np.ndarray, landmarks_m: np.ndarray
     verts = np.asarray(verts_m, dtype=np.float64)
     n = len(verts)
     names = skeleton.names
-    joint = {name: skeleton.rest_m[i].astype(np.float64) for i, name in enumerate(names)}
     main = _main_component(faces, n)
     index = np.flatnonzero(main)
     remap = -np.ones(n, dtype=np.int64)
     remap[index] = np.arange(len(index))
     f = np.asarray(faces, dtype=np.int64)
-    f_main = remap[f[main[f].all(axis=1)]]
     v = verts[main]
-    lap = cotangent_laplacian(v, f_main)
+    graph = edge_graph(v, remap[f[main[f].all(axis=1)]])
     z = v[:, 2]
-    neck_z = joint["neck"][2]
+    neck_z = float(skeleton.rest_m[names.index("neck"), 2])
 
-    # Body cores: arm stubs, tops of the shoulders by the collars, the bottom band of the bust.
-    cores = {}
-    for side, name in ((1.0, "left"), (-1.0, "right")):
-        sx = joint[f"{name}_shoulder"][0]
-        cores[f"{name}_shoulder"] = (side * v[:, 0] > abs(sx) - c.shoulder_core_inset_m) & (z < neck_z)
-        mid = 0.5 * (joint[f"{name}_collar"] + joint[f"{name}_shoulder"])
-        near = np.linalg.norm((v - mid)[:, :2] * [1.0, 0.5], axis=1) < c.collar_core_m
-        cores[f"{name}_collar"] = near & (z < neck_z) & ~cores[f"{name}_shoulder"]
-    bottom = z.min()
-    cores["root"] = z < bottom + c.root_core_height_m
-    for name in ("left_shoulder", "right_shoulder", "left_collar", "right_collar"):
-        cores["root"] &= ~cores[name]
+    cores = body_cores(v, skeleton, c)
     body = np.zeros(len(v), dtype=bool)
     for m in cores.values():
         body |= m
-
     head = head_core(v, landmarks_m, skeleton, c) & ~body
-    # a: head rotation, fades out below the neck base.
-    a_zero = (z < neck_z - c.head_fade_below_neck_m) | body
-    a = harmonic(lap, head | a_zero, head[:, None].astype(float))[:, 0]
-    # b: neck rotation, whole above the neck base, gone on the chest.
-    b_one = (head | (z > neck_z + c.neck_core_above_m)) & ~body
-    b_zero = ((z < neck_z - c.neck_fade_below_m) | body) & ~b_one
-    b = harmonic(lap, b_one | b_zero, b_one[:, None].astype(float))[:, 0]
-    b = np.maximum(b, a)
-    # c: how the body's share divides among root, collars and shoulders.
-    body_names = [n_ for n_ in names if n_ not in ("head", "neck")]
-    fixed_values = np.stack([cores[n_] for n_ in body_names], axis=1).astype(float)
-    split = harmonic(lap, body, fixed_values)
+    neck = (head | (z > neck_z + c.neck_core_above_m)) & ~body
+    torso = (z < neck_z - c.torso_below_neck_m) | body
+
+    d_torso = surface_distance(graph, torso)
+    a = blend(surface_distance(graph, head), d_torso)
+    b = np.maximum(blend(surface_distance(graph, neck), d_torso), a)
+    # The body's share divides by inverse squared distance to each body core (Shepard): flat on
+    # the cores, smooth between them.
+    body_names = [k for k in names if k not in ("head", "neck")]
+    d_body = np.stack([surface_distance(graph, cores[k]) for k in body_names], axis=1)
+    inv = 1.0 / np.maximum(d_body, 1e-6) ** 2
+    split = inv / inv.sum(axis=1, keepdims=True)
 
     w_main = np.zeros((len(v), len(names)))
     w_main[:, names.index("head")] = a
     w_main[:, names.index("neck")] = b - a
     for k, name in enumerate(body_names):
         w_main[:, names.index(name)] = (1.0 - b) * split[:, k]
-    w_main = np.clip(w_main, 0.0, None)
     w_main /= w_main.sum(axis=1, keepdims=True)
 
     weights = np.zeros((n, len(names)))
