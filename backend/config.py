@@ -18,7 +18,13 @@ class ServerConfig:
     max_message_bytes:  largest request accepted. ZeroMQ drops the connection on any single frame
                            above it (ZMQ_MAXMSGSIZE); ``decode`` answers message_too_large when the
                            frames together exceed it.
-    max_queued_jobs:    reconstructs waiting behind the running one; more answer ``busy``.
+    max_queued_jobs:    jobs (reconstruct, bake) waiting behind the running one; more answer ``busy``.
+    max_fast_requests:  animate / rig requests waiting for the fast lane; more answer ``busy``.
+    bake_chunk_bytes:   a bake streams its frames in chunks of at most this many bytes (at least
+                           one frame each), so no reply nears a message limit and a 10,000-frame
+                           bake never sits in memory whole.
+    slow_client_s:      a client that has read none of the replies queued for it for this long
+                           while a job's replies wait is dropped from the job (it is cancelled).
     max_heads:          finished heads kept in memory for later requests (least recently used go).
     linger_ms:          how long closing the socket may wait to deliver the last replies.
     progress_interval_s: at most one progress message per this interval within a stage.
@@ -30,6 +36,9 @@ class ServerConfig:
     bind: str = DEFAULT_BIND
     max_message_bytes: int = 64 * MiB
     max_queued_jobs: int = 2
+    max_fast_requests: int = 32
+    bake_chunk_bytes: int = 8 * MiB
+    slow_client_s: float = 30.0
     max_heads: int = 8
     linger_ms: int = 1000
     progress_interval_s: float = 0.1
@@ -45,8 +54,10 @@ class ServerConfig:
             raise ValueError("replay_finished must be at least 0")
         if self.max_message_bytes < 1024:
             raise ValueError("max_message_bytes must be at least 1024")
-        if self.max_queued_jobs < 1 or self.max_heads < 1:
-            raise ValueError("max_queued_jobs and max_heads must be at least 1")
+        if self.max_queued_jobs < 1 or self.max_heads < 1 or self.max_fast_requests < 1:
+            raise ValueError("max_queued_jobs, max_fast_requests and max_heads must be at least 1")
+        if self.bake_chunk_bytes < 1024:
+            raise ValueError("bake_chunk_bytes must be at least 1024")
 
 
 def check_loopback(endpoint: str) -> None:

@@ -20,6 +20,7 @@ from backend.head_prior import CHIN, HeadPrior, PriorConfig
 from backend.meshing import MeshingConfig, extract_mesh
 from backend.perception import shared_perceiver
 from backend.reconstruction import Reconstruction
+from backend.rig import build_rig
 from backend.silhouette import CanvasConfig, build_canvas
 from backend.texture import bake_texture
 from backend.triplane import Triplane, TriplaneConfig, build_geometry
@@ -29,7 +30,7 @@ Progress = Callable[[str, float], None]
 
 # Stage names and their share of a typical run, so the progress bar moves evenly.
 STAGES = (("perception", 0.05), ("lift", 0.05), ("triplane", 0.25), ("meshing", 0.2),
-          ("appearance", 0.15), ("texture", 0.3))
+          ("appearance", 0.15), ("texture", 0.25), ("rig", 0.05))
 
 
 @dataclass
@@ -94,7 +95,9 @@ def reconstruct(image_rgb: np.ndarray, config: ReconstructConfig | None = None, 
         loop_uvs = build_atlas(verts_m, faces, config.texture_size, config.atlas_padding_px)
         texture = bake_texture(verts_m, faces, loop_uvs, config.texture_size,
                                lambda p, n: decode_colour(tri, p, n))
+    with stages.stage("rig"):
+        rig = build_rig(verts_m, faces, landmarks_m, prior)
     stages.progress("done", 1.0)
     return Reconstruction(name=name, verts_m=verts_m, faces=faces, loop_uvs=loop_uvs, texture=texture,
                           landmarks_m=landmarks_m, camera=camera, timings_s=stages.timings,
-                          warnings=list(seen.warnings))
+                          warnings=list(seen.warnings), rig=rig)

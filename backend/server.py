@@ -1,23 +1,35 @@
 """The ZeroMQ server: a ROUTER socket on loopback, owned by one thread that only does I/O.
 
-    client DEALER ──▶ ROUTER (this thread) ──queue──▶ Worker thread (decode, pipeline, encode)
-                         ▲                                │
-                         └──────── inproc PAIR ◀──────────┘  progress / final replies
+    client DEALER ──▶ ROUTER (this thread) ──queue──▶ Worker thread: reconstruct, bake
+                         ▲  │                             │
+                         │  └──────queue──▶ FastLane thread: animate, rig
+                         │                                │
+                         └──── one inproc PAIR each ◀─────┘  progress, chunks, final replies
 
 Hello, ping, cancel and shutdown are answered here at once, also while a job runs; reconstructs
-go to the worker's bounded queue (full: ``busy``). Every reply is addressed to the identity of the
-client that asked. A bad message gets an error reply and the server keeps serving.
+and bakes go to the worker's bounded queue (full: ``busy``), animate and rig to the fast lane's.
+Every reply is addressed to the identity of the client that asked. A bad message gets an error
+reply and the server keeps serving.
 
-Reconstructs are idempotent by (client, request id): a retry of a queued or running job attaches
-to it (its progress and result answer both), a retry of a finished one gets the kept final reply
-again (the last ``replay_finished`` of them). With CURVE keys (``backend.auth``) every connection
-is encrypted and only allowed client keys complete the handshake.
+Jobs are idempotent by (client, request id): a retry of a queued or running job attaches to it
+(its progress and result answer both), a retry of a finished reconstruct gets the kept final
+reply again (the last ``replay_finished`` of them); a retry of a finished bake is told so (its
+chunks were streamed once) instead of baking twice. With CURVE keys (``backend.auth``) every
+connection is encrypted and only allowed client keys complete the handshake.
+
+Slow consumers: the ROUTER runs with ROUTER_MANDATORY and a small send high-water mark, so a
+reply a client cannot take yet is not dropped but held here, and the job's thread blocks on its
+short inproc pipe until the client reads again (a bake waits; memory stays bounded). A client
+that reads nothing for ``slow_client_s`` loses its job (cancelled). Fast-lane answers to a client
+that does not read are dropped rather than held, so one client never stalls another's sliders.
 """
 from __future__ import annotations
 
+import errno
 import queue
 import signal
 from collections import OrderedDict
+from dataclasses import dataclass
 import time
 import traceback
 import uuid
@@ -26,7 +38,8 @@ import zmq
 
 from shared.errors import ErrorCode, ProtocolError
 from shared.messages import (
-    PROTOCOL_VERSION, Ack, Cancel, Error, Hello, Message, Ping, Pong, Reconstruct, Shutdown,
+    PROTOCOL_VERSION, Ack, Animate, Bake, Cancel, Error, Hello, Message, Ping, Pong, Reconstruct,
+    Rig, Shutdown,
 )
 from shared.protocol import ProtocolLimits, decode, encode
 
@@ -34,14 +47,27 @@ from .auth import CurveServer
 from .config import ServerConfig
 from .logline import log_event
 from .registry import HeadRegistry
-from .worker import Job, Worker
+from .worker import PIPE_HWM, FastLane, Job, Worker
 
 VERSION = "0.1"
 POLL_MS = 200  # wake this often to notice a stop requested by a signal handler
+HELD_RETRY_MS = 10  # while a reply waits for a slow client, try it again this often
+ROUTER_SNDHWM = 32  # replies queued per client before a send says "not now" (bake chunks: 4 MiB)
 # ZMTP heartbeats, answered by libzmq's I/O thread (no GIL): a peer silent this long is dropped.
 HEARTBEAT_IVL_MS = 1000
 HEARTBEAT_TIMEOUT_MS = 3000
-CAPABILITIES = [Hello.TYPE, Ping.TYPE, Reconstruct.TYPE, Cancel.TYPE, Shutdown.TYPE]
+CAPABILITIES = [Hello.TYPE, Ping.TYPE, Reconstruct.TYPE, Cancel.TYPE, Shutdown.TYPE,
+                Animate.TYPE, Bake.TYPE, Rig.TYPE]
+
+
+@dataclass
+class _Held:
+    """A reply from a thread's pipe that its client could not take yet."""
+
+    since: float  # time.monotonic() of the first try
+    key: tuple[bytes, str]  # (identity, request id)
+    kind: bytes
+    frames: list
 
 
 class Server:
@@ -55,8 +81,12 @@ class Server:
         self.endpoint: str | None = None
         self._context = context or zmq.Context.instance()
         self._router: zmq.Socket | None = None
-        self._replies: zmq.Socket | None = None
+        self._replies: zmq.Socket | None = None  # from the worker
+        self._fast_replies: zmq.Socket | None = None  # from the fast lane
         self._worker: Worker | None = None
+        self._fast_lane: FastLane | None = None
+        self._held: dict[zmq.Socket, _Held] = {}  # pipe -> the reply that waits for its client
+        self._abandoned: set[tuple[bytes, str]] = set()  # jobs whose slow client was given up
         self._jobs: dict[tuple[bytes, str], Job] = {}  # (identity, request id) -> queued/running
         # (identity, request id) -> the final reply's frames, oldest first
         self._finished: OrderedDict[tuple[bytes, str], list[bytes]] = OrderedDict()
@@ -69,6 +99,8 @@ class Server:
         # ZeroMQ drops the connection of a peer that sends one frame above this, before we
         # ever see it; decode() checks the total of all frames against the same limit.
         router.setsockopt(zmq.MAXMSGSIZE, self.config.max_message_bytes)
+        router.setsockopt(zmq.ROUTER_MANDATORY, 1)  # "not now" instead of a silent drop
+        router.sndhwm = ROUTER_SNDHWM
         router.linger = self.config.linger_ms
         router.heartbeat_ivl = HEARTBEAT_IVL_MS
         router.heartbeat_timeout = HEARTBEAT_TIMEOUT_MS
@@ -81,13 +113,22 @@ class Server:
         self._router = router
         self.endpoint = router.getsockopt(zmq.LAST_ENDPOINT).decode()
 
-        reply_endpoint = f"inproc://headlift-replies-{uuid.uuid4().hex}"
-        self._replies = self._context.socket(zmq.PAIR)
-        self._replies.linger = 0
-        self._replies.bind(reply_endpoint)
-        self._worker = Worker(self._context, reply_endpoint, self.config, self.registry)
+        self._replies, endpoint = self._pipe("replies")
+        self._worker = Worker(self._context, endpoint, self.config, self.registry)
         self._worker.start()
+        self._fast_replies, endpoint = self._pipe("fast")
+        self._fast_lane = FastLane(self._context, endpoint, self.config, self.registry)
+        self._fast_lane.start()
         return self.endpoint
+
+    def _pipe(self, name: str) -> tuple[zmq.Socket, str]:
+        """The receiving end of a thread's inproc PAIR (bound here, before the thread connects)."""
+        endpoint = f"inproc://headlift-{name}-{uuid.uuid4().hex}"
+        pipe = self._context.socket(zmq.PAIR)
+        pipe.linger = 0
+        pipe.rcvhwm = PIPE_HWM
+        pipe.bind(endpoint)
+        return pipe, endpoint
 
     def request_stop(self) -> None:
         self._stop = True
@@ -97,12 +138,17 @@ class Server:
         assert self._router is not None, "call bind() first"
         poller = zmq.Poller()
         poller.register(self._router, zmq.POLLIN)
-        poller.register(self._replies, zmq.POLLIN)
+        pipes = (self._replies, self._fast_replies)
+        for pipe in pipes:
+            poller.register(pipe, zmq.POLLIN)
         try:
             while not self._stop:
-                ready = dict(poller.poll(POLL_MS))
-                if self._replies in ready:
-                    self._forward_replies()
+                for pipe in pipes:  # a pipe whose reply waits for its client is not read on
+                    poller.modify(pipe, 0 if pipe in self._held else zmq.POLLIN)
+                ready = dict(poller.poll(HELD_RETRY_MS if self._held else POLL_MS))
+                for pipe in pipes:
+                    if pipe in ready or pipe in self._held:
+                        self._forward(pipe)
                 if self._router in ready:
                     self._handle_requests()
         finally:
@@ -135,7 +181,8 @@ class Server:
                                         message=exc.message[:4000]))
             self._log(identity, exc.request_id or "", "?", size, exc.code.value, started)
             return
-        handler = {Hello: self._on_hello, Ping: self._on_ping, Reconstruct: self._on_reconstruct,
+        handler = {Hello: self._on_hello, Ping: self._on_ping, Reconstruct: self._on_job,
+                   Bake: self._on_job, Animate: self._on_fast, Rig: self._on_fast,
                    Cancel: self._on_cancel, Shutdown: self._on_shutdown}.get(type(msg))
         if handler is None:
             reply: Message | None = Error(id=msg.id, code=ErrorCode.BAD_MESSAGE,
@@ -159,13 +206,13 @@ class Server:
     def _on_ping(self, identity: bytes, msg: Ping, size: int) -> Message:
         return Pong(id=msg.id)
 
-    def _on_reconstruct(self, identity: bytes, msg: Reconstruct, size: int) -> Message | None:
+    def _on_job(self, identity: bytes, msg: Reconstruct | Bake, size: int) -> Message | None:
         key = (identity, msg.id)
         if key in self._jobs:  # a retry: the running job answers it
             self._log(identity, msg.id, msg.TYPE, size, "attached", time.monotonic())
             return None
         if key in self._finished:  # a retry whose first answer was lost: answer again, no rerun
-            self._router.send_multipart([identity, *self._finished[key]], copy=False)
+            self._send(identity, self._finished[key])
             self._log(identity, msg.id, msg.TYPE, size, "replayed", time.monotonic())
             return None
         job = Job(identity=identity, request=msg, size_bytes=size)
@@ -177,6 +224,16 @@ class Server:
             return Error(id=msg.id, code=ErrorCode.BUSY,
                          message=f"the backend is busy ({self.config.max_queued_jobs} job(s) "
                                  f"already waiting); try again when one finishes")
+        return None
+
+    def _on_fast(self, identity: bytes, msg: Animate | Rig, size: int) -> Message | None:
+        try:
+            self._fast_lane.requests.put_nowait((identity, msg, size, time.monotonic()))
+        except queue.Full:
+            return Error(id=msg.id, code=ErrorCode.BUSY,
+                         message=f"the backend is busy ({self.config.max_fast_requests} animate/"
+                                 f"rig requests already waiting); send the next one when an "
+                                 f"answer arrives")
         return None
 
     def _on_cancel(self, identity: bytes, msg: Cancel, size: int) -> Message:
@@ -195,22 +252,76 @@ class Server:
     # --- replies ----------------------------------------------------------------------------
 
     def _reply(self, identity: bytes, msg: Message) -> None:
-        # ROUTER drops messages to identities that are gone; a vanished client costs nothing.
-        self._router.send_multipart([identity, *encode(msg)], copy=False)
+        if not self._send(identity, encode(msg)):
+            log_event("reply_dropped", client=identity.hex(), id=msg.id, type=msg.TYPE,
+                      reason="the client has too many unread replies")
 
-    def _forward_replies(self) -> None:
-        while self._replies.poll(0, zmq.POLLIN):
-            kind, identity, request_id, *frames = self._replies.recv_multipart(copy=False)
+    def _send(self, identity: bytes, frames: list) -> bool:
+        """Hand a reply to ZeroMQ. False: the client's queue is full (try later). A client that
+        is gone counts as delivered: there is nobody to wait for."""
+        try:
+            self._router.send_multipart([identity, *frames], flags=zmq.NOBLOCK, copy=False)
+        except zmq.Again:
+            return False
+        except zmq.ZMQError as exc:
+            if exc.errno != errno.EHOSTUNREACH:
+                raise
+        return True
+
+    def _forward(self, pipe: zmq.Socket) -> None:
+        """Pass a thread's replies to their clients, in order; stop at one a client cannot take."""
+        held = self._held.pop(pipe, None)
+        if held is not None and not self._deliver(pipe, held):
+            return
+        while pipe.poll(0, zmq.POLLIN):
+            kind, identity, request_id, *frames = pipe.recv_multipart(copy=False)
+            key = (identity.bytes, request_id.bytes.decode())
             if kind.bytes == b"final":
-                key = (identity.bytes, request_id.bytes.decode())
-                self._jobs.pop(key, None)
-                self._keep_finished(key, frames)
-            self._router.send_multipart([identity, *frames], copy=False)
+                self._finish(key, frames)
+            if not self._deliver(pipe, _Held(time.monotonic(), key, kind.bytes, frames)):
+                return
 
-    def _keep_finished(self, key: tuple[bytes, str], frames: list[zmq.Frame]) -> None:
+    def _deliver(self, pipe: zmq.Socket, reply: _Held) -> bool:
+        """Send ``reply`` or hold it (True: the pipe may be read on)."""
+        if reply.key in self._abandoned:
+            if reply.kind == b"final":
+                self._abandoned.discard(reply.key)
+            return True
+        if self._send(reply.key[0], reply.frames):
+            return True
+        if reply.kind == b"reply":  # fast lane: never make other clients wait for this one
+            log_event("reply_dropped", client=reply.key[0].hex(), id=reply.key[1],
+                      reason="the client has too many unread replies")
+            return True
+        if time.monotonic() - reply.since > self.config.slow_client_s:
+            self._abandon(reply)
+            return True
+        self._held[pipe] = reply
+        return False
+
+    def _abandon(self, reply: _Held) -> None:
+        """The client read nothing for slow_client_s: cancel its job, drop what it still sends."""
+        job = self._jobs.get(reply.key)
+        if job is not None:
+            job.cancel.set()
+        if reply.kind != b"final":
+            self._abandoned.add(reply.key)
+        log_event("slow_client", client=reply.key[0].hex(), id=reply.key[1],
+                  seconds=self.config.slow_client_s, note="job cancelled, its replies dropped")
+
+    def _finish(self, key: tuple[bytes, str], frames: list[zmq.Frame]) -> None:
+        job = self._jobs.pop(key, None)
+        if isinstance(getattr(job, "request", None), Bake):
+            # Its chunks went out once and are not kept: a retry is told, not re-baked.
+            frames = encode(Error(id=key[1], code=ErrorCode.BAD_MESSAGE,
+                                  message=f"bake {key[1]} already finished and its frames were "
+                                          f"sent once; send a new request id to bake again"))
+        self._keep_finished(key, frames)
+
+    def _keep_finished(self, key: tuple[bytes, str], frames: list) -> None:
         if self.config.replay_finished == 0:
             return
-        self._finished[key] = [f.bytes for f in frames]
+        self._finished[key] = [bytes(getattr(f, "buffer", f)) for f in frames]
         while len(self._finished) > self.config.replay_finished:
             self._finished.popitem(last=False)
 
@@ -221,12 +332,21 @@ class Server:
 
     # --- shutdown ---------------------------------------------------------------------------
 
+    def _forward_replies(self) -> None:
+        for pipe in (self._replies, self._fast_replies):
+            self._forward(pipe)
+
     def _close(self) -> None:
         """Cancel every job, let the worker answer them, then close the sockets."""
         for job in self._jobs.values():
             job.cancel.set()
         deadline = time.monotonic() + self.config.shutdown_grace_s
         worker = self._worker
+        if self._fast_lane is not None:
+            try:
+                self._fast_lane.requests.put_nowait(None)
+            except queue.Full:
+                pass  # a daemon thread: it ends with the process
         if worker is not None:
             while worker.is_alive() and time.monotonic() < deadline:
                 try:
@@ -241,6 +361,7 @@ class Server:
             if worker.is_alive():
                 log_event("shutdown", note="a job did not stop in time; exiting without it")
         self._replies.close()
+        self._fast_replies.close()
         self._router.close()  # linger delivers the last replies (shutdown ack, cancellations)
         if self._curve is not None:
             self._curve.stop()

@@ -1,9 +1,12 @@
-"""The job thread: decodes the image, runs the pipeline, and hands encoded replies back to the
-socket thread over an inproc PAIR socket (ZeroMQ sockets must not be shared between threads, so
-this thread never touches the ROUTER).
+"""The job threads. ``Worker`` runs queued jobs (reconstruct: decode the image, run the pipeline;
+bake: pose the head frame by frame and stream chunks); ``FastLane`` answers animate and rig
+requests on a thread of its own, so a slider never waits behind a running job. Both hand encoded
+replies back to the socket thread over their own inproc PAIR socket (ZeroMQ sockets must not be
+shared between threads, so these threads never touch the ROUTER).
 
-Messages on the PAIR, worker -> socket thread: ``[kind, client identity, request id, *frames]``
-with kind ``b"progress"`` (forward only) or ``b"final"`` (forward and forget the job).
+Messages on a PAIR, thread -> socket thread: ``[kind, client identity, request id, *frames]``
+with kind ``b"progress"`` (forward only: progress, bake chunks), ``b"final"`` (forward and forget
+the job) or ``b"reply"`` (forward; fast-lane answers, no job to forget).
 """
 from __future__ import annotations
 
@@ -22,9 +25,13 @@ import numpy as np
 import zmq
 
 from shared.errors import ErrorCode, ProtocolError
-from shared.messages import CameraInfo, Error, Progress, Reconstruct, Result, new_id
+from shared.messages import (
+    Animate, Bake, BakeChunk, BakeDone, CameraInfo, Error, Frame, Message, Progress, Reconstruct,
+    Result, Rig, RigData, new_id,
+)
 from shared.protocol import encode
 
+from . import animation
 from .config import ServerConfig
 from .errors import BadRequestError, CancelledError, error_code_for
 from .imagefile import decode_image
@@ -33,21 +40,90 @@ from .reconstruction import Reconstruction
 from .registry import HeadRegistry
 
 PIPELINE_MODULE = "backend.pipeline"
+# Replies a thread may have in its inproc pipe before its send blocks. Small, so a client that
+# reads slowly holds the bake back (memory stays bounded) instead of piling chunks up here.
+PIPE_HWM = 4
+
+
+def reply_pipe(context: zmq.Context, endpoint: str) -> zmq.Socket:
+    """The sending end of a thread's inproc PAIR to the socket thread."""
+    socket = context.socket(zmq.PAIR)
+    socket.linger = 0
+    socket.sndhwm = PIPE_HWM
+    socket.connect(endpoint)
+    return socket
 
 
 @dataclass
 class Job:
-    """One reconstruct request on its way through the queue."""
+    """One queued request (reconstruct or bake) on its way through the queue."""
 
     identity: bytes  # ROUTER identity of the client that asked; replies go only there
-    request: Reconstruct
+    request: Reconstruct | Bake
     size_bytes: int
     cancel: threading.Event = field(default_factory=threading.Event)
     queued_at: float = field(default_factory=time.monotonic)
 
 
+class FastLane(threading.Thread):
+    """Answers animate (a Frame) and rig (RigData) requests in arrival order, beside the worker.
+
+    ``requests`` holds ``(identity, message, size_bytes, received_at)``; the socket thread fills
+    it with ``put_nowait`` (full: busy) and ``None`` stops the thread. Posing a head is numpy and
+    torch work that mostly releases the GIL, but a running reconstruct's native stages (marching
+    cubes, UV atlas) hold the GIL for seconds, and then this thread waits too.
+    """
+
+    def __init__(self, context: zmq.Context, reply_endpoint: str, config: ServerConfig,
+                 registry: HeadRegistry) -> None:
+        super().__init__(name="headlift-fast-lane", daemon=True)
+        self.requests: queue.Queue[tuple[bytes, Message, int, float] | None] = queue.Queue(
+            maxsize=config.max_fast_requests)
+        self._context = context
+        self._reply_endpoint = reply_endpoint
+        self._registry = registry
+
+    def run(self) -> None:
+        socket = reply_pipe(self._context, self._reply_endpoint)
+        try:
+            while (item := self.requests.get()) is not None:
+                identity, msg, size, received_at = item
+                started = time.monotonic()
+                try:
+                    frames = encode(self.answer(msg))
+                    outcome = "ok"
+                except Exception as exc:  # every failure is an error reply, never a dead thread
+                    code = error_code_for(exc)
+                    outcome = code.value
+                    frames = encode(error_reply(msg.id, exc, code))
+                socket.send_multipart([b"reply", identity, msg.id.encode(), *frames], copy=False)
+                log_event("request", client=identity.hex(), id=msg.id, type=msg.TYPE, bytes=size,
+                          outcome=outcome, seconds=round(time.monotonic() - received_at, 4),
+                          stages={"queue_wait": round(started - received_at, 4),
+                                  "compute": round(time.monotonic() - started, 4)})
+        finally:
+            socket.close()
+
+    def answer(self, msg: Message) -> Message:
+        head = self._registry.get(msg.head_id)
+        if isinstance(msg, Animate):
+            return Frame(id=msg.id, verts_m=animation.animate(head, msg.expressions, msg.pose))
+        if isinstance(msg, Rig):
+            return to_rig_data(msg.id, animation.rig_of(head))
+        raise BadRequestError(f"{msg.TYPE!r} is not served on the fast lane")
+
+
+def to_rig_data(request_id: str, rig) -> RigData:
+    """The wire message for a HeadRig (arrays passed through; ``encode`` casts them)."""
+    return RigData(id=request_id, expression_names=list(rig.expression_names),
+                   joint_names=list(rig.joint_names),
+                   joint_parents=[int(p) for p in rig.joint_parents],
+                   expression_deltas=rig.expression_deltas, joint_rest_m=rig.joint_rest_m,
+                   skin_weights=rig.skin_weights)
+
+
 class Worker(threading.Thread):
-    """Runs reconstruct jobs one at a time, in arrival order.
+    """Runs jobs (reconstruct, bake) one at a time, in arrival order.
 
     ``jobs`` is the bounded queue the socket thread fills (``put_nowait``; full means busy);
     ``None`` in it stops the thread. ``device`` is "probing" until torch has been imported.
@@ -67,14 +143,15 @@ class Worker(threading.Thread):
         self._send_lock = threading.Lock()  # in case the pipeline reports progress from a thread
 
     def run(self) -> None:
-        self._socket = self._context.socket(zmq.PAIR)
-        self._socket.linger = 0
-        self._socket.connect(self._reply_endpoint)
+        self._socket = reply_pipe(self._context, self._reply_endpoint)
         try:
             self._warm_up()
             while (job := self.jobs.get()) is not None:
                 try:
-                    self._run(job)
+                    if isinstance(job.request, Bake):
+                        self._bake(job)
+                    else:
+                        self._run(job)
                 except Exception:  # a bug here must not take the job thread down with it
                     log_event("worker_error", id=job.request.id, traceback=traceback.format_exc())
                     self._send(b"final", job, encode(Error(
@@ -139,6 +216,52 @@ class Worker(threading.Thread):
                   bytes=job.size_bytes, outcome=outcome,
                   seconds=round(time.monotonic() - job.queued_at, 3),
                   stages={k: round(v, 3) for k, v in stages.items()}, warnings=warnings)
+
+    def _bake(self, job: Job) -> None:
+        """Pose the head chunk by chunk and stream each chunk; bake_done last, or one error.
+
+        A cancel is honoured between chunks. Whatever ends a bake early ends it with an error
+        (or, if the process dies, with nothing): never with a bake_done, which the client needs
+        (with the right frame count) before it keeps any frame.
+        """
+        request: Bake = job.request
+        stages = {"queue_wait": time.monotonic() - job.queued_at}
+        sent = 0
+        try:
+            if job.cancel.is_set():
+                raise CancelledError("the job was cancelled before it started")
+            t0 = time.monotonic()
+            head = self._registry.get(request.head_id)
+            rig = animation.rig_of(head)
+            expressions, poses = animation.curve_arrays(
+                rig, request.expression_names, request.pose_joints, request.expressions,
+                request.poses)
+            per_chunk = animation.frames_per_chunk(len(head.verts_m), self._config.bake_chunk_bytes)
+            progress = self._progress_reporter(job)
+            stages.update(pose=0.0, send=0.0)
+            chunks = animation.bake_chunks(head, expressions, poses, per_chunk, job.cancel.is_set)
+            t_pose = time.monotonic()
+            for offset, verts in chunks:
+                t_send = time.monotonic()
+                stages["pose"] += t_send - t_pose
+                self._send(b"progress", job, encode(BakeChunk(
+                    id=request.id, frame_start=request.frame_start + offset, verts_m=verts)))
+                sent += len(verts)
+                progress("bake", sent / request.frames)
+                t_pose = time.monotonic()
+                stages["send"] += t_pose - t_send
+            stages["total"] = time.monotonic() - t0
+            final = BakeDone(id=request.id, frames=sent, timings_s=dict(stages))
+            outcome = "ok"
+        except Exception as exc:
+            code = error_code_for(exc)
+            outcome = code.value
+            final = error_reply(request.id, exc, code)
+        self._send(b"final", job, encode(final))
+        log_event("request", client=job.identity.hex(), id=request.id, type=request.TYPE,
+                  bytes=job.size_bytes, outcome=outcome, frames=request.frames, frames_sent=sent,
+                  seconds=round(time.monotonic() - job.queued_at, 3),
+                  stages={k: round(v, 3) for k, v in stages.items()})
 
     def _progress_reporter(self, job: Job):
         """``progress(stage, fraction)`` for the pipeline: throttled, never raises into it."""
@@ -230,6 +353,7 @@ def to_result(request_id: str, head_id: str, head: Reconstruction,
                         pixels_per_metre=float(cam.pixels_per_metre),
                         principal_px=np.asarray(cam.principal_px, np.float64),
                         image_size=(int(cam.image_size[0]), int(cam.image_size[1])))
+    rig = getattr(head, "rig", None)
     # Timings and warnings are informative: trim them to what the protocol allows rather than
     # fail a finished head over a long stage name.
     timings = {str(k)[:64]: float(v) for k, v in {**server_timings_s, **head.timings_s}.items()
@@ -238,7 +362,9 @@ def to_result(request_id: str, head_id: str, head: Reconstruction,
                   verts_m=head.verts_m, faces=head.faces, loop_uvs=head.loop_uvs,
                   texture=head.texture, landmarks_m=head.landmarks_m, camera=camera,
                   timings_s=dict(list(timings.items())[:64]),
-                  warnings=[_one_line(w, 1000) for w in head.warnings][:64])
+                  warnings=[_one_line(w, 1000) for w in head.warnings][:64],
+                  expression_names=list(rig.expression_names) if rig is not None else [],
+                  joint_names=list(rig.joint_names) if rig is not None else [])
 
 
 def _one_line(text: object, max_len: int) -> str:
