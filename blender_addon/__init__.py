@@ -1,13 +1,17 @@
 """Headlift: one portrait in, a textured 3D head out. The add-on is thin; a local backend computes."""
 import bpy
 
-from . import local_backend, operators, panel, preferences, properties
+from . import (anim_live, anim_ops, anim_panel, anim_props, local_backend, operators, panel,
+               preferences, properties)
 
 _classes = (
     *preferences.classes,
     *properties.classes,
+    *anim_props.classes,
     *operators.classes,
+    *anim_ops.classes,
     *panel.classes,
+    *anim_panel.classes,
 )
 
 
@@ -15,11 +19,15 @@ def register():
     for cls in _classes:
         bpy.utils.register_class(cls)
     properties.register_props()
+    anim_props.register_props()
+    anim_live.register()
 
 
 def unregister():
     # A backend this session started must not outlive the add-on and keep holding its port.
     local_backend.stop()
+    anim_live.unregister()
+    anim_props.unregister_props()
     properties.unregister_props()
     for cls in reversed(_classes):
         bpy.utils.unregister_class(cls)

@@ -11,7 +11,7 @@ from typing import Any
 import bpy
 import numpy as np
 
-from . import imp_material, imp_mesh
+from . import anim_props, imp_material, imp_mesh
 
 PROP_HEAD_ID = "headlift_head_id"
 PROP_CAMERA = "headlift_camera"
@@ -30,6 +30,9 @@ class HeadData:
     head_id: str = ""
     camera: dict[str, Any] = field(default_factory=dict)
     source_path: str = ""
+    expression_names: list[str] = field(default_factory=list)  # ARKit names the rig supports
+    joint_names: list[str] = field(default_factory=list)  # pose joints (empty: all of POSE_JOINTS)
+    options: dict[str, Any] = field(default_factory=dict)  # the reconstruct options, for re-attach
 
 
 def import_head(context: bpy.types.Context, head: HeadData) -> bpy.types.Object:
@@ -51,6 +54,7 @@ def import_head(context: bpy.types.Context, head: HeadData) -> bpy.types.Object:
         obj[PROP_HEAD_ID] = head.head_id
         obj[PROP_CAMERA] = _idprop(head.camera)
         obj[PROP_SOURCE] = head.source_path
+        anim_props.store_head_info(obj, head.expression_names, head.joint_names, head.options)
         collection = context.collection or context.scene.collection
         collection.objects.link(obj)
     except BaseException:
