@@ -1,0 +1,244 @@
+"""ARKit expression shapes: landmark handle displacements, spread over the face by a biharmonic solve.
+
+Each shape is defined on the 478 face-mesh landmarks (landmark_basis): lids close onto lid lines,
+lip corners and brows move by millimetres scaled to the face's size, with a smooth falloff round
+each moved group. On the mesh (build_expressions) the landmarks become handle vertices (found by
+looking at the face from the front, since the lifted landmarks may sit behind the surface round the
+eyes), the eye openings follow their lids, and the rest of the face follows by minimising the
+Laplacian energy of the displacement (one factorisation, solved for all shapes at once). The lip
+slit (backend/rig/mouth.py) is cut, so the solve keeps the lips apart. jawOpen turns the
+jaw-weighted vertices (lower lip, chin, lower teeth, tongue) about a hinge under the ears.
+The video solver (backend/video/solve.py) uses landmark_basis on an actor's own neutral face, so
+"jawOpen 0.6" means the same on the actor and on the head.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from backend.rig import landmarks as L
+from backend.rig.landmarks import (EYES, IRISES, LOWER_LIP_INNER, LOWER_LIP_OUTER, UPPER_LIP_INNER,
+                                   UPPER_LIP_OUTER, JawField, corner_taper, face_scale,
+                                   landmark_jaw_weight, mirror, smoothstep)
+from backend.rig.surface import ConstrainedSolver, cotangent_laplacian
+from shared.controls import ARKIT_NAMES
+
+MM = 1e-3
+JAW_OPEN_RAD = 0.30  # jawOpen = 1 drops the chin ~3 cm: a wide-open mouth
+
+
+@dataclass(frozen=True)
+class Move:
+    """Landmarks `core` (written for the subject's left side) move by `mm` (x, y, z in the canonical
+    frame, millimetres for an average-sized face); landmarks near them follow with a Gaussian falloff
+    of `radius_mm`. gate: "upper" / "lower" lets only that side of the lip slit move."""
+
+    core: tuple[int, ...]
+    mm: tuple[float, float, float]
+    radius_mm: float
+    gate: str | None = None
+
+
+# Left-side definitions; "Right" variants are mirrored (landmarks.MIRROR, x negated).
+_CORNER = (291, 308, 409, 375, 306, 292)
+_CHEEK = (280, 425, 411, 352, 346, 347, 330, 266)
+_LOWER_LIP_L = (314, 405, 321, 375, 317, 402, 318, 324)
+_UPPER_LIP_L = (267, 269, 270, 409, 312, 311, 310, 415)
+_BROW_L = (300, 293, 334, 296, 336, 276, 283, 282, 295, 285)
+_BROW_INNER_L = (336, 296, 285, 295)
+_BROW_OUTER_L = (300, 293, 276, 283)
+_ALA_L = (278, 279, 360, 294, 331, 327, 358, 429)
+_LIPS = UPPER_LIP_OUTER + LOWER_LIP_OUTER + UPPER_LIP_INNER + LOWER_LIP_INNER
+_UPPER_LIPS = UPPER_LIP_OUTER + UPPER_LIP_INNER
+_LOWER_LIPS = LOWER_LIP_OUTER + LOWER_LIP_INNER
+
+SIDED: dict[str, tuple[Move, ...]] = {
+    "mouthSmile": (Move(_CORNER, (4.0, 3.0, 6.0), 13.0), Move(_CHEEK, (1.0, -1.0, 3.0), 14.0),
+                   Move(EYES["left"]["lower"][2:7], (0.0, 0.0, 0.8), 5.0)),
+    "mouthFrown": (Move(_CORNER, (1.5, 0.0, -5.5), 12.0),),
+    "mouthDimple": (Move(_CORNER, (2.0, 4.0, 0.5), 11.0),),
+    "mouthStretch": (Move(_CORNER, (6.0, 1.0, -2.0), 12.0), Move(_LOWER_LIP_L, (1.0, 0.0, -1.5), 8.0, "lower")),
+    "mouthPress": (Move(_UPPER_LIP_L, (0.0, 1.0, -1.0), 7.0, "upper"),
+                   Move(_LOWER_LIP_L, (0.0, 1.0, 1.2), 7.0, "lower")),
+    "mouthLowerDown": (Move(_LOWER_LIP_L, (0.0, 0.5, -4.0), 9.0, "lower"),),
+    "mouthUpperUp": (Move(_UPPER_LIP_L, (0.0, 0.0, 4.0), 9.0, "upper"),),
+    "browDown": (Move(_BROW_L, (-1.5, 0.0, -4.0), 12.0), Move(_BROW_INNER_L, (-1.5, 0.5, -1.0), 8.0)),
+    "browOuterUp": (Move(_BROW_OUTER_L, (0.0, 0.0, 5.0), 14.0),),
+    "cheekSquint": (Move(_CHEEK, (0.0, 0.0, 3.0), 12.0), Move(EYES["left"]["lower"][1:8], (0.0, 0.0, 1.2), 4.0)),
+    "noseSneer": (Move(_ALA_L, (0.5, 0.0, 3.0), 8.0), Move((279, 429, 358), (0.0, 0.0, 1.5), 12.0)),
+}
+SYMMETRIC: dict[str, tuple[Move, ...]] = {
+    "mouthFunnel": (Move(_LIPS, (0.0, -5.0, 0.0), 9.0), Move(_UPPER_LIPS, (0.0, 0.0, 2.0), 6.0, "upper"),
+                    Move(_LOWER_LIPS, (0.0, 0.0, -2.0), 6.0, "lower"), Move(_CORNER, (-4.0, 0.0, 0.0), 9.0)),
+    "mouthPucker": (Move(_LIPS, (0.0, -6.0, 0.0), 9.0), Move(_CORNER, (-7.0, -1.0, 0.0), 11.0)),
+    "mouthLeft": (Move(_LIPS, (6.0, 0.0, 0.0), 10.0),),
+    "mouthRollLower": (Move(LOWER_LIP_OUTER[2:9], (0.0, 4.0, 2.0), 6.0, "lower"),),
+    "mouthRollUpper": (Move(UPPER_LIP_OUTER[2:9], (0.0, 4.0, -2.0), 6.0, "upper"),),
+    "mouthShrugLower": (Move(LOWER_LIP_OUTER[3:8] + (18, 200, 199, 175), (0.0, -1.0, 3.0), 12.0, "lower"),),
+    "mouthShrugUpper": (Move(UPPER_LIP_OUTER[3:8], (0.0, -0.5, 2.5), 9.0, "upper"),),
+    "mouthClose": (Move(_LOWER_LIPS, (0.0, 0.0, 6.0), 7.0, "lower"), Move(_UPPER_LIPS, (0.0, 0.0, -3.0), 6.0, "upper")),
+    "browInnerUp": (Move(_BROW_INNER_L + mirror(_BROW_INNER_L), (0.0, 0.0, 6.0), 14.0),
+                    Move((9, 151, 108, 337), (0.0, 0.0, 3.0), 15.0)),
+    "cheekPuff": (Move(_CHEEK[:3] + (427, 436, 416, 434), (6.0, -2.0, 0.0), 16.0),),
+}
+# Symmetric moves with an x component are mirrored too (the left half moves +x, the right -x).
+_MIRRORED_X = {"mouthFunnel", "mouthPucker", "browInnerUp", "cheekPuff"}
+EYE_SHAPES = ("eyeBlink", "eyeSquint", "eyeWide")
+JAW_SHAPES = ("jawForward", "jawLeft", "jawRight", "jawOpen")
+# No eyeball geometry to turn, so the eyeLook* shapes are not offered.
+SUPPORTED = tuple(n for n in ARKIT_NAMES if not n.startswith("eyeLook"))
+
+
+def _sided(name: str) -> tuple[str, str] | None:
+    for suffix in ("Left", "Right"):
+        if name.endswith(suffix) and name[: -len(suffix)] in SIDED | {k: () for k in EYE_SHAPES}:
+            return name[: -len(suffix)], suffix.lower()
+    return None
+
+
+class _Face:
+    """Anatomy of one neutral face, read off its landmarks (metres, canonical frame)."""
+
+    def __init__(self, landmarks_m: np.ndarray):
+        self.lm = np.asarray(landmarks_m, dtype=np.float64)
+        self.s = face_scale(self.lm)
+        self.jaw = JawField(self.lm)
+        self.jaw_weight = landmark_jaw_weight(self.lm)
+        self.upper = self._upper_gate()
+
+    def _upper_gate(self) -> np.ndarray:
+        """(478,) 1 above the lip slit, 0 below, 1/2 at the corners and far to the sides."""
+        slit = self.jaw.slit
+        order = np.argsort(slit[:, 0])
+        z_slit = np.interp(self.lm[:, 0], slit[order, 0], slit[order, 2])
+        gate = smoothstep((self.lm[:, 2] - z_slit) / (4 * MM * self.s) * 0.5 + 0.5)
+        gate[list(_UPPER_LIPS)] = 1.0
+        gate[list(_LOWER_LIPS)] = 0.0
+        gate[list(L.MOUTH_CORNERS)] = 0.5
+        return gate
+
+    def move(self, m: Move, side: str) -> np.ndarray:
+        """(478, 3) displacement of one Move on `side` ("left" as written, "right" mirrored)."""
+        core = list(m.core if side == "left" else mirror(m.core))
+        vec = np.array(m.mm) * MM * self.s * ([1.0, 1.0, 1.0] if side == "left" else [-1.0, 1.0, 1.0])
+        d = np.linalg.norm(self.lm[:, None, :] - self.lm[None, core, :], axis=2).min(axis=1)
+        w = np.exp(-(d / (m.radius_mm * MM * self.s)) ** 2)
+        w[core] = 1.0
+        if m.gate == "upper":
+            w = w * self.upper
+        elif m.gate == "lower":
+            w = w * (1.0 - self.upper)
+        w[list(IRISES[0] + IRISES[1])] = 0.0
+        return w[:, None] * vec
+
+    def symmetric(self, name: str) -> np.ndarray:
+        out = np.zeros((478, 3))
+        for m in SYMMETRIC[name]:
+            if name in _MIRRORED_X:
+                # Each half moves with its own side's copy; x flips on the right.
+                left, right = self.move(m, "left"), self.move(m, "right")
+                plus = self.lm[:, 0] >= 0
+                out += np.where(plus[:, None], left, right) if m.mm[0] else 0.5 * (left + right)
+            else:
+                out += self.move(m, "left")
+        return out
+
+    def eye(self, kind: str, side: str) -> np.ndarray:
+        """(478, 3) displacement of eyeBlink / eyeSquint / eyeWide on one side, lid ring by ring."""
+        e = EYES[side]
+        out = np.zeros((478, 3))
+        up, low = list(e["upper"][1:-1]), list(e["lower"])
+        unit = MM * self.s
+        if kind == "eyeBlink":
+            lower = self.lm[low]
+            order = np.argsort(lower[:, 0])
+            # Each upper-lid point drops onto the lower lid below it (lower lid rises a little).
+            target = np.stack([np.interp(self.lm[up, 0], lower[order, 0], lower[order, k]) for k in range(3)], 1)
+            target[:, 2] += 0.6 * unit
+            out[up] = target - self.lm[up]
+            drop = float(np.mean(out[up, 2]))
+            out[list(e["upper2"]), 2] = 0.55 * drop
+            out[list(e["upper3"]), 2] = 0.2 * drop
+            out[low[1:-1], 2] = 0.6 * unit
+            out[list(e["lower2"][1:-1]), 2] = 0.3 * unit
+        elif kind == "eyeSquint":
+            out[low[1:-1], 2] = 2.0 * unit
+            out[list(e["lower2"][1:-1]), 2] = 1.6 * unit
+            out[list(e["lower3"][1:-1]), 2] = 1.0 * unit
+            out[up, 2] = -1.0 * unit
+        else:  # eyeWide
+            out[up, 2] = 2.5 * unit
+            out[list(e["upper2"]), 2] = 1.8 * unit
+            out[list(e["upper3"]), 2] = 0.8 * unit
+            out[low[1:-1], 2] = -0.6 * unit
+        iris = IRISES[0] if self.lm[list(IRISES[0]), 0].mean() * (1 if side == "left" else -1) > 0 else IRISES[1]
+        out[list(iris)] = eye_interior(self.lm[list(iris)], self.lm, out, side)
+        return out
+
+    def jaw_shape(self, name: str) -> np.ndarray:
+        return jaw_delta(name, self.lm, self.jaw_weight, self.jaw.hinge, self.s)
+
+    def shape(self, name: str) -> np.ndarray:
+        """(478, 3) displacement at weight 1 of one supported ARKit shape."""
+        if name in JAW_SHAPES:
+            return self.jaw_shape(name)
+        if name == "mouthRight":
+            d = self.symmetric("mouthLeft")
+            return d * [-1.0, 1.0, 1.0]
+        if name == "tongueOut":
+            # The tongue pushes the lower lip down and forward a little.
+            return self.move(Move(_LOWER_LIPS, (0.0, -1.0, -1.5), 6.0, "lower"), "left")
+        if name in SYMMETRIC:
+            return self.symmetric(name)
+        base, side = _sided(name)
+        if base in EYE_SHAPES:
+            return self.eye(base, side)
+        return sum(self.move(m, side) for m in SIDED[base])
+
+
+def eye_interior(points: np.ndarray, lm: np.ndarray, handle_delta: np.ndarray, side: str) -> np.ndarray:
+    """Points in the eye opening (N, 3) follow the lids: each interpolates between the lower lid's
+    and the upper lid's displacement (handle_delta (478, 3)) by its height between them, seen
+    from the front. -> (N, 3)."""
+    e = EYES[side]
+    up, low = list(e["upper"]), list(e["lower"])
+    x = points[:, 0]
+
+    def along(idx):
+        order = np.argsort(lm[idx, 0])
+        xs = lm[idx, 0][order]
+        z = np.interp(x, xs, lm[idx, 2][order])
+        d = np.stack([np.interp(x, xs, handle_delta[idx, k][order]) for k in range(3)], 1)
+        return z, d
+
+    z_up, d_up = along(up)
+    z_low, d_low = along(low)
+    t = np.clip((points[:, 2] - z_low) / np.maximum(z_up - z_low, 1e-6), 0.0, 1.0)[:, None]
+    return (1 - t) * d_low + t * d_up
+
+
+def jaw_delta(name: str, points: np.ndarray, weight: np.ndarray, hinge: np.ndarray, scale: float) -> np.ndarray:
+    """(N, 3) points with jaw weights (N,) -> (N, 3) displacement of a jaw shape at weight 1.
+    jawOpen turns about the hinge's X axis by JAW_OPEN_RAD * weight (chin down and back)."""
+    points = np.asarray(points, dtype=np.float64)
+    w = np.asarray(weight, dtype=np.float64)[:, None]
+    if name == "jawOpen":
+        theta = JAW_OPEN_RAD * w[:, 0]
+        rel = points - hinge
+        c, s = np.cos(theta), np.sin(theta)
+        y = rel[:, 1] * c - rel[:, 2] * s
+        z = rel[:, 1] * s + rel[:, 2] * c
+        return np.stack([np.zeros_like(y), y - rel[:, 1], z - rel[:, 2]], axis=1)
+    shift = {"jawForward": (0.0, -4.0, 0.0), "jawLeft": (5.0, 0.0, 0.0), "jawRight": (-5.0, 0.0, 0.0)}[name]
+    return w * np.array(shift) * MM * scale
+
+
+def landmark_basis(neutral_landmarks_m: np.ndarray) -> tuple[tuple[str, ...], np.ndarray]:
+    """neutral_landmarks_m (478, 3) canonical metres -> (names, (E, 478, 3) float32 displacement of
+    every landmark at weight 1), names in shared.controls.ARKIT_NAMES order. Landmarks only, no
+    mesh: the same handle definitions that shape a reconstructed head."""
+    face = _Face(neutral_landmarks_m)
+    deltas = np.stack([face.shape(n) for n in SUPPORTED]).astype(np.float32)
+    return SUPPORTED, deltas
