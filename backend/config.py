@@ -29,29 +29,32 @@ class ServerConfig:
     linger_ms:          how long closing the socket may wait to deliver the last replies.
     progress_interval_s: at most one progress message per this interval within a stage.
     shutdown_grace_s:   how long shutdown waits for a running job to notice it was cancelled.
-    replay_finished:    final replies of this many finished jobs are kept, so a client that retries
-                           a reconstruct (same request id) gets the answer again instead of a rerun.
+    replay_finished:    final replies of this many finished reconstructs are kept, so a client that
+                           retries one (same request id) gets the answer again instead of a rerun.
+    replay_finished_bakes: the same for bakes; what is kept is small (an error, or "already
+                           finished": the chunks are streamed once and not kept), so many more.
     """
 
     bind: str = DEFAULT_BIND
     max_message_bytes: int = 64 * MiB
     max_queued_jobs: int = 2
     max_fast_requests: int = 32
-    bake_chunk_bytes: int = 8 * MiB
+    bake_chunk_bytes: int = 4 * MiB
     slow_client_s: float = 30.0
     max_heads: int = 8
     linger_ms: int = 1000
     progress_interval_s: float = 0.1
     shutdown_grace_s: float = 10.0
     replay_finished: int = 2
+    replay_finished_bakes: int = 256
     image_limits: ImageLimits = field(default_factory=ImageLimits)
     curve: CurveConfig | None = None
 
     def __post_init__(self) -> None:
         if self.curve is None:
             check_loopback(self.bind)
-        if self.replay_finished < 0:
-            raise ValueError("replay_finished must be at least 0")
+        if self.replay_finished < 0 or self.replay_finished_bakes < 0:
+            raise ValueError("replay_finished and replay_finished_bakes must be at least 0")
         if self.max_message_bytes < 1024:
             raise ValueError("max_message_bytes must be at least 1024")
         if self.max_queued_jobs < 1 or self.max_heads < 1 or self.max_fast_requests < 1:

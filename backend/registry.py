@@ -34,8 +34,10 @@ class HeadRegistry:
         with self._lock:
             head = self._heads.get(head_id)
             if head is None:
-                raise UnknownHeadError(f"no head with id {head_id!r} (it may have been evicted; "
-                                       f"the backend keeps the last {self.capacity})")
+                raise UnknownHeadError(f"this backend holds no head with id {head_id!r}: it was "
+                                       f"restarted since that head was made, or the head was "
+                                       f"evicted (it keeps the last {self.capacity}); reconstruct "
+                                       f"the head again")
             self._heads.move_to_end(head_id)
             return head
 

@@ -13,19 +13,24 @@ reply and the server keeps serving.
 
 Jobs are idempotent by (client, request id): a retry of a queued or running job attaches to it
 (its progress and result answer both), a retry of a finished reconstruct gets the kept final
-reply again (the last ``replay_finished`` of them); a retry of a finished bake is told so (its
-chunks were streamed once) instead of baking twice. With CURVE keys (``backend.auth``) every
+reply again (the last ``replay_finished`` of them); a retry of a finished bake gets its error
+again, or, if it succeeded, is told that its chunks were streamed once (the last
+``replay_finished_bakes``), instead of baking twice. With CURVE keys (``backend.auth``) every
 connection is encrypted and only allowed client keys complete the handshake.
 
 Slow consumers: the ROUTER runs with ROUTER_MANDATORY and a small send high-water mark, so a
 reply a client cannot take yet is not dropped but held here, and the job's thread blocks on its
 short inproc pipe until the client reads again (a bake waits; memory stays bounded). A client
-that reads nothing for ``slow_client_s`` loses its job (cancelled). Fast-lane answers to a client
-that does not read are dropped rather than held, so one client never stalls another's sliders.
+that reads nothing for ``slow_client_s`` loses its job (cancelled); so does a client whose
+connection is gone. Once a job is cancelled, its progress and chunks still waiting here are
+dropped (only its final ``cancelled`` goes out), so a cancel works even while the client's
+queue is full. Fast-lane answers to a client that does not read are dropped rather than held,
+so one client never stalls another's sliders.
 """
 from __future__ import annotations
 
 import errno
+import json
 import queue
 import signal
 from collections import OrderedDict
@@ -52,7 +57,9 @@ from .worker import PIPE_HWM, FastLane, Job, Worker
 VERSION = "0.1"
 POLL_MS = 200  # wake this often to notice a stop requested by a signal handler
 HELD_RETRY_MS = 10  # while a reply waits for a slow client, try it again this often
-ROUTER_SNDHWM = 32  # replies queued per client before a send says "not now" (bake chunks: 4 MiB)
+# Replies queued per client before a send says "not now": with bake chunks of at most
+# ServerConfig.bake_chunk_bytes (4 MiB) that bounds what one slow client holds here to 64 MiB.
+ROUTER_SNDHWM = 16
 # ZMTP heartbeats, answered by libzmq's I/O thread (no GIL): a peer silent this long is dropped.
 HEARTBEAT_IVL_MS = 1000
 HEARTBEAT_TIMEOUT_MS = 3000
@@ -87,9 +94,12 @@ class Server:
         self._fast_lane: FastLane | None = None
         self._held: dict[zmq.Socket, _Held] = {}  # pipe -> the reply that waits for its client
         self._abandoned: set[tuple[bytes, str]] = set()  # jobs whose slow client was given up
+        self._muted: set[tuple[bytes, str]] = set()  # cancelled jobs: only their final goes out
         self._jobs: dict[tuple[bytes, str], Job] = {}  # (identity, request id) -> queued/running
         # (identity, request id) -> the final reply's frames, oldest first
         self._finished: OrderedDict[tuple[bytes, str], list[bytes]] = OrderedDict()
+        # the same for bakes: what a retry is told (small, so many more are kept)
+        self._finished_bakes: OrderedDict[tuple[bytes, str], list[bytes]] = OrderedDict()
         self._curve: CurveServer | None = None
         self._stop = False
 
@@ -211,8 +221,9 @@ class Server:
         if key in self._jobs:  # a retry: the running job answers it
             self._log(identity, msg.id, msg.TYPE, size, "attached", time.monotonic())
             return None
-        if key in self._finished:  # a retry whose first answer was lost: answer again, no rerun
-            self._send(identity, self._finished[key])
+        finished = self._finished.get(key) or self._finished_bakes.get(key)
+        if finished is not None:  # a retry whose first answer was lost: answer again, no rerun
+            self._send(identity, finished)
             self._log(identity, msg.id, msg.TYPE, size, "replayed", time.monotonic())
             return None
         job = Job(identity=identity, request=msg, size_bytes=size)
@@ -243,6 +254,7 @@ class Server:
             return Ack(id=msg.id, ok=False,
                        message=f"no queued or running job {msg.target} (already finished?)")
         job.cancel.set()
+        self._muted.add((identity, msg.target))
         return Ack(id=msg.id, ok=True, message="cancelling; the job will answer 'cancelled'")
 
     def _on_shutdown(self, identity: bytes, msg: Shutdown, size: int) -> Message:
@@ -252,21 +264,22 @@ class Server:
     # --- replies ----------------------------------------------------------------------------
 
     def _reply(self, identity: bytes, msg: Message) -> None:
-        if not self._send(identity, encode(msg)):
+        if self._send(identity, encode(msg)) is _FULL:
             log_event("reply_dropped", client=identity.hex(), id=msg.id, type=msg.TYPE,
                       reason="the client has too many unread replies")
 
-    def _send(self, identity: bytes, frames: list) -> bool:
-        """Hand a reply to ZeroMQ. False: the client's queue is full (try later). A client that
-        is gone counts as delivered: there is nobody to wait for."""
+    def _send(self, identity: bytes, frames: list) -> str:
+        """Hand a reply to ZeroMQ: _SENT, _FULL (the client's queue is full; try later) or
+        _GONE (no connection with that identity: the client left or reconnected)."""
         try:
             self._router.send_multipart([identity, *frames], flags=zmq.NOBLOCK, copy=False)
         except zmq.Again:
-            return False
+            return _FULL
         except zmq.ZMQError as exc:
             if exc.errno != errno.EHOSTUNREACH:
                 raise
-        return True
+            return _GONE
+        return _SENT
 
     def _forward(self, pipe: zmq.Socket) -> None:
         """Pass a thread's replies to their clients, in order; stop at one a client cannot take."""
@@ -283,47 +296,55 @@ class Server:
 
     def _deliver(self, pipe: zmq.Socket, reply: _Held) -> bool:
         """Send ``reply`` or hold it (True: the pipe may be read on)."""
+        final = reply.kind == b"final"
         if reply.key in self._abandoned:
-            if reply.kind == b"final":
+            if final:
                 self._abandoned.discard(reply.key)
             return True
-        if self._send(reply.key[0], reply.frames):
+        if reply.key in self._muted:
+            if not final:
+                return True  # progress or a chunk of a cancelled job: nobody wants it
+            self._muted.discard(reply.key)
+        outcome = self._send(reply.key[0], reply.frames)
+        if outcome is _SENT:
+            return True
+        if outcome is _GONE:
+            if not final:
+                self._abandon(reply, "the client's connection is gone")
             return True
         if reply.kind == b"reply":  # fast lane: never make other clients wait for this one
             log_event("reply_dropped", client=reply.key[0].hex(), id=reply.key[1],
                       reason="the client has too many unread replies")
             return True
         if time.monotonic() - reply.since > self.config.slow_client_s:
-            self._abandon(reply)
+            self._abandon(reply, f"the client read nothing for {self.config.slow_client_s:g} s")
             return True
         self._held[pipe] = reply
         return False
 
-    def _abandon(self, reply: _Held) -> None:
-        """The client read nothing for slow_client_s: cancel its job, drop what it still sends."""
+    def _abandon(self, reply: _Held, why: str) -> None:
+        """Nobody will read this job's replies: cancel it, drop what it still sends."""
         job = self._jobs.get(reply.key)
         if job is not None:
             job.cancel.set()
         if reply.kind != b"final":
             self._abandoned.add(reply.key)
-        log_event("slow_client", client=reply.key[0].hex(), id=reply.key[1],
-                  seconds=self.config.slow_client_s, note="job cancelled, its replies dropped")
+            self._muted.discard(reply.key)
+        log_event("client_gone", client=reply.key[0].hex(), id=reply.key[1], reason=why,
+                  note="job cancelled, its replies dropped")
 
     def _finish(self, key: tuple[bytes, str], frames: list[zmq.Frame]) -> None:
         job = self._jobs.pop(key, None)
         if isinstance(getattr(job, "request", None), Bake):
-            # Its chunks went out once and are not kept: a retry is told, not re-baked.
-            frames = encode(Error(id=key[1], code=ErrorCode.BAD_MESSAGE,
-                                  message=f"bake {key[1]} already finished and its frames were "
-                                          f"sent once; send a new request id to bake again"))
-        self._keep_finished(key, frames)
-
-    def _keep_finished(self, key: tuple[bytes, str], frames: list) -> None:
-        if self.config.replay_finished == 0:
-            return
-        self._finished[key] = [bytes(getattr(f, "buffer", f)) for f in frames]
-        while len(self._finished) > self.config.replay_finished:
-            self._finished.popitem(last=False)
+            if not _is_error(frames):
+                # Its chunks went out once and are not kept: a retry is told, not re-baked.
+                frames = encode(Error(id=key[1], code=ErrorCode.BAD_MESSAGE,
+                                      message=f"bake {key[1]} already finished and its frames "
+                                              f"were sent once; send a new request id to bake "
+                                              f"again"))
+            _keep(self._finished_bakes, key, frames, self.config.replay_finished_bakes)
+        else:
+            _keep(self._finished, key, frames, self.config.replay_finished)
 
     def _log(self, identity: bytes, request_id: str, kind: str, size: int, outcome: str,
              started: float) -> None:
@@ -366,6 +387,23 @@ class Server:
         if self._curve is not None:
             self._curve.stop()
         log_event("stopped", address=self.endpoint)
+
+
+_SENT, _FULL, _GONE = "sent", "full", "gone"
+
+
+def _is_error(frames: list) -> bool:
+    """Whether encoded reply frames are an ``error`` (the header is our own, well-formed JSON)."""
+    return json.loads(bytes(getattr(frames[0], "buffer", frames[0]))).get("type") == Error.TYPE
+
+
+def _keep(kept: OrderedDict, key: tuple[bytes, str], frames: list, capacity: int) -> None:
+    """Remember a final reply for retries, dropping the oldest beyond ``capacity``."""
+    if capacity == 0:
+        return
+    kept[key] = [bytes(getattr(f, "buffer", f)) for f in frames]
+    while len(kept) > capacity:
+        kept.popitem(last=False)
 
 
 def run(config: ServerConfig) -> None:

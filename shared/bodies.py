@@ -136,8 +136,8 @@ def check_expression_values(values: Any, where: str, names: list[str] | None = N
     if len(bad_at):
         index = tuple(int(i) for i in bad_at[0])
         label = f" ({names[index[-1]]!r})" if names and arr.ndim else ""
-        raise bad(where, f"expression weight {arr[index]!r} at {list(index)}{label} is not a "
-                         f"finite number in [-{MAX_EXPRESSION_WEIGHT:g}, "
+        raise bad(where, f"expression weight {float(arr[index])!r} at {list(index)}{label} is "
+                         f"not a finite number in [-{MAX_EXPRESSION_WEIGHT:g}, "
                          f"{MAX_EXPRESSION_WEIGHT:g}] ({len(bad_at)} bad value(s))")
 
 

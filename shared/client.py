@@ -37,8 +37,10 @@ Liveness (see ``liveness.py``): hello and ping are idempotent, so they are sent 
 meantime answers the retry). A reconstruct is not resent: when the connection it went out on
 breaks (the backend died or restarted; ZMTP heartbeats notice a silent peer within about 4 s)
 it ends at once with ``backend_unreachable`` instead of waiting for its deadline. The same holds
-for a bake; its chunks received so far must then be thrown away (``BakeCollector`` never hands
-out frames before a ``bake_done`` that counts exactly the frames it received).
+for animate, rig and bake; a bake's chunks received so far must then be thrown away
+(``BakeCollector`` never hands out frames before a ``bake_done`` that counts exactly the frames
+it received). Replies queue in this process without limit (see RECEIVE_HWM), so a caller that
+polls rarely never loses its connection to its own heartbeat.
 
 Remote backends: pass ``curve=CurveKeys.from_files(server_key, client_key_secret)``.
 """
@@ -67,6 +69,14 @@ REQUEST_TIMEOUT_S = 10.0  # everything else is answered by the socket thread rig
 RETRY_INTERVAL_S = 1.0  # hello/ping are sent again this often until answered
 RETRIED_KINDS = frozenset({Hello.TYPE, Ping.TYPE})  # idempotent: a duplicate answer is dropped
 JOB_KINDS = frozenset({Reconstruct.TYPE, Bake.TYPE})  # queued jobs: cancelled when given up on
+# Requests that end at once with backend_unreachable when their connection breaks (not resent:
+# the backend that held them is gone). hello/ping are resent instead; cancel/shutdown just expire.
+LOST_WITH_CONNECTION = JOB_KINDS | {Animate.TYPE, Rig.TYPE}
+# No limit on replies queued in this process. With a limit, libzmq stops reading the connection
+# once it is reached, and then its own heartbeat times out (3 s) and drops the connection: a
+# caller busy for a few seconds during a bake would lose it. The backend's side is bounded; what
+# queues here is at most the bake (or result) this client asked for.
+RECEIVE_HWM = 0
 INTERIM = (Progress, BakeChunk)  # answers that come before a request's final one
 
 
@@ -93,6 +103,7 @@ class HeadliftClient:
         self.retry_interval_s = retry_interval_s
         self._socket = (context or zmq.Context.instance()).socket(zmq.DEALER)
         self._socket.linger = 0  # closing Blender must not wait for unsent requests
+        self._socket.rcvhwm = RECEIVE_HWM
         self._socket.heartbeat_ivl = HEARTBEAT_IVL_MS
         self._socket.heartbeat_timeout = HEARTBEAT_TIMEOUT_MS
         if curve is not None:
@@ -307,12 +318,15 @@ class HeadliftClient:
         return events + self._expire(time.monotonic())
 
     def _lose_sent_jobs(self) -> list[Message]:
-        """The connection broke: reconstructs that went out on it will never be answered."""
-        lost = [p for p in self._pending.values() if p.kind in JOB_KINDS and p.frames is None]
+        """The connection broke: jobs, animates and rig requests that went out on it will never
+        be answered (a bake's chunks so far must be thrown away: no bake_done will come)."""
+        lost = [p for p in self._pending.values()
+                if p.kind in LOST_WITH_CONNECTION and p.frames is None]
         events: list[Message] = []
         for p in lost:
             del self._pending[p.request_id]
-            self._cancel_quietly(p.request_id)  # if the backend merely lost us, stop the job
+            if p.kind in JOB_KINDS:
+                self._cancel_quietly(p.request_id)  # if the backend merely lost us, stop the job
             events.append(Error(id=p.request_id, code=ErrorCode.BACKEND_UNREACHABLE,
                                 message=f"lost the connection to the backend at {self.address} "
                                         f"while it worked on this {p.kind} (the backend "
