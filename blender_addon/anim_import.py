@@ -6,6 +6,7 @@ controls keep their animation); expressions the head does not support are listed
 """
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,7 +44,7 @@ def read_take(path: str | Path) -> animdata.Take:
     if path.suffix.lower() == ".npz":
         try:
             return animdata.read_amass_npz(path)
-        except (OSError, EOFError) as exc:  # not a zip / truncated
+        except (OSError, EOFError, zipfile.BadZipFile) as exc:  # not a zip / truncated
             raise ValueError(f"{path.name} is not a readable .npz: {exc}") from None
     raise ValueError(f"{path.name}: expected a Live Link Face .csv or an AMASS/SMPL .npz")
 
