@@ -223,8 +223,9 @@ class Server:
             return None
         finished = self._finished.get(key) or self._finished_bakes.get(key)
         if finished is not None:  # a retry whose first answer was lost: answer again, no rerun
-            self._send(identity, finished)
+            # Logged first, so a log read as soon as the answer arrives already shows it.
             self._log(identity, msg.id, msg.TYPE, size, "replayed", time.monotonic())
+            self._send(identity, finished)
             return None
         job = Job(identity=identity, request=msg, size_bytes=size)
         self._jobs[key] = job

@@ -60,3 +60,62 @@ def test_an_invalid_message_is_refused_at_submit_before_anything_is_sent():
         with pytest.raises(ProtocolError) as info:
             client.submit(Reconstruct(image=b"x", name=""))
         assert info.value.code is ErrorCode.BAD_MESSAGE and client.pending == []
+
+
+# --- bakes: nothing partial is ever complete --------------------------------------------------------
+
+import numpy as np  # noqa: E402
+
+from shared.client import BakeCollector, make_bake  # noqa: E402
+from shared.messages import BakeChunk, BakeDone, Progress  # noqa: E402
+
+
+def chunk(bake, start: int, frames: int, n_verts: int = 4) -> BakeChunk:
+    verts = np.full((frames, n_verts, 3), start, np.float32)
+    return BakeChunk(id=bake.id, frame_start=bake.frame_start + start, verts_m=verts)
+
+
+def test_make_bake_stacks_per_name_curves_and_refuses_curves_of_different_lengths():
+    bake = make_bake("h1", {"jawOpen": np.zeros(5)}, {"head": np.ones((5, 3))}, frame_start=10)
+    assert bake.expressions.shape == (5, 1) and bake.poses.shape == (5, 1, 3)
+    assert bake.frames == 5 and bake.frame_start == 10
+    assert make_bake("h1", {}, {}, frames=3).frames == 3
+    with pytest.raises(ProtocolError) as info:
+        make_bake("h1", {"jawOpen": np.zeros(5)}, {"head": np.ones((4, 3))})
+    assert "[4, 5]" in info.value.message
+    with pytest.raises(ProtocolError):
+        make_bake("h1", {}, {})  # no curves and no frame count
+
+
+def test_a_bake_collector_completes_only_on_a_bake_done_counting_every_frame():
+    bake = make_bake("h1", {}, {}, frames=5, frame_start=1)
+    collector = BakeCollector(bake)
+    assert not collector.add(chunk(bake, 0, 2))
+    assert not collector.add(Progress(id=bake.id, stage="bake", fraction=0.4))
+    assert not collector.add(chunk(bake, 2, 3))
+    assert collector.fraction == 1.0 and not collector.done
+    with pytest.raises(ProtocolError):
+        collector.result()  # every frame arrived, but the backend has not vouched for them yet
+    assert collector.add(BakeDone(id=bake.id, frames=5))
+    assert collector.result()[:, 0, 0].tolist() == [0, 0, 2, 2, 2]
+
+
+@pytest.mark.parametrize("events", [
+    lambda b: [chunk(b, 0, 2), BakeDone(id=b.id, frames=2)],  # done too early
+    lambda b: [chunk(b, 0, 2), chunk(b, 3, 2)],  # a gap
+    lambda b: [chunk(b, 0, 2), chunk(b, 0, 2)],  # a repeat
+    lambda b: [chunk(b, 0, 2), chunk(b, 2, 3, n_verts=5)],  # another topology
+    lambda b: [chunk(b, 0, 4), chunk(b, 4, 2)],  # more frames than asked for
+    lambda b: [chunk(b, 0, 2), Error(id=b.id, code=ErrorCode.CANCELLED, message="cancelled")],
+    lambda b: [chunk(b, 0, 2), Error(id=b.id, code=ErrorCode.BACKEND_UNREACHABLE,
+                                     message="lost the connection")],
+], ids=["short-done", "gap", "repeat", "topology", "too-many", "cancelled", "lost"])
+def test_a_bake_collector_refuses_a_partial_or_inconsistent_bake(events):
+    bake = make_bake("h1", {}, {}, frames=5)
+    collector = BakeCollector(bake)
+    with pytest.raises(ProtocolError):
+        for event in events(bake):
+            collector.add(event)
+    assert not collector.done
+    with pytest.raises(ProtocolError):
+        collector.result()

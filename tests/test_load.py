@@ -1,5 +1,7 @@
-"""Several clients at once against one backend: every client gets its own head (the name it asked
-for), nobody gets another's result, nothing fails. Speed is scripts/load.py's business."""
+"""Several clients at once against one backend, each reconstructing and then baking: every client
+gets its own head (the name it asked for, a head id of its own) and its own baked frames (equal
+to what animate gives for its own pose curve), nobody gets another's, nothing fails. Speed is
+scripts/load.py's business."""
 from __future__ import annotations
 
 import importlib.util
@@ -15,9 +17,11 @@ pytestmark = pytest.mark.skipif(importlib.util.find_spec("backend.pipeline") is 
                                 reason="no reconstruction pipeline yet")
 
 
-def test_two_clients_at_once_each_get_the_head_they_asked_for(start_backend, portraits_dir):
+def test_two_clients_at_once_each_get_their_own_head_and_bake(start_backend, portraits_dir):
     backend = start_backend("--max-queued-jobs", "2")
-    report = run_load(backend.address, (portraits_dir / "fr_obama.jpg").read_bytes(), clients=2)
+    report = run_load(backend.address, (portraits_dir / "fr_obama.jpg").read_bytes(), clients=2,
+                      frames=30)
     assert report["errors"] == {} and report["ok"] == 2
     assert sorted(o["got_name"] for o in report["outcomes"]) == ["load-0", "load-1"]
-    assert report["each_got_its_own_head"]
+    assert all(o["bake_matches_own_animation"] for o in report["outcomes"])
+    assert report["each_got_its_own_results"]

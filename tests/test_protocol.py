@@ -412,3 +412,124 @@ def test_corrupted_valid_messages_never_crash_decode(msg, data):
     if data.draw(st.booleans()):
         frames = frames[: data.draw(st.integers(0, len(frames)))]
     decodes_or_refuses(frames)
+
+
+# --- animation messages --------------------------------------------------------------------------
+
+from shared.messages import Animate, Bake, BakeChunk, BakeDone, Frame, Rig, RigData  # noqa: E402
+
+
+def make_rig_data(n_verts: int = 5, names=("jawOpen",), joints=("root", "neck", "head")) -> RigData:
+    rng = np.random.default_rng(3)
+    weights = rng.random((n_verts, len(joints)), dtype=np.float32)
+    return RigData(expression_names=list(names), joint_names=list(joints),
+                   joint_parents=list(range(-1, len(joints) - 1)),
+                   expression_deltas=rng.normal(0, 0.01, (len(names), n_verts, 3)),
+                   joint_rest_m=rng.random((len(joints), 3)),
+                   skin_weights=weights / weights.sum(1, keepdims=True))
+
+
+ANIMATION_ROUND_TRIP = [
+    Animate(head_id=new_id(), expressions={"jawOpen": 1.0, "eyeBlinkLeft": -0.5},
+            pose={"head": [0.0, 0.1, 6.2], "root": [0, 0, 0]}),
+    Animate(head_id=new_id()),
+    Frame(verts_m=np.ones((7, 3), np.float32)),
+    Bake(head_id=new_id(), expression_names=["jawOpen"], pose_joints=["head", "neck"],
+         expressions=np.full((4, 1), 0.5, np.float32), poses=np.zeros((4, 2, 3)), frame_start=-3),
+    Bake(head_id=new_id(), expression_names=[], pose_joints=[],
+         expressions=np.zeros((10_000, 0), np.float32), poses=np.zeros((10_000, 0, 3))),
+    BakeChunk(frame_start=101, verts_m=np.zeros((3, 7, 3), np.float32)),
+    BakeDone(frames=250, timings_s={"pose": 1.5}),
+    Rig(head_id=new_id()),
+    make_rig_data(),
+    make_rig_data(names=()),
+]
+
+
+@pytest.mark.parametrize("msg", ANIMATION_ROUND_TRIP, ids=lambda m: m.TYPE)
+def test_every_animation_message_survives_a_round_trip(msg):
+    back = decode(encode(msg))
+    assert type(back) is type(msg) and back.id == msg.id
+    for name, value in vars(msg).items():
+        got = getattr(back, name)
+        if isinstance(value, np.ndarray):
+            assert got.dtype.str in ("<f4",) and np.array_equal(got, np.asarray(value, np.float32))
+        else:
+            assert got == value, name
+
+
+def bake_frames(expressions: np.ndarray, names: list, poses: np.ndarray, joints: list,
+                dtype: str = "<f4") -> list[bytes]:
+    header = {"protocol": 1, "type": "bake", "id": new_id(),
+              "body": {"head_id": "h1", "expression_names": names, "pose_joints": joints},
+              "buffers": [{"name": "expressions", "dtype": dtype, "shape": list(expressions.shape)},
+                          {"name": "poses", "dtype": "<f4", "shape": list(poses.shape)}]}
+    return [json.dumps(header).encode(), np.ascontiguousarray(expressions, dtype).tobytes(),
+            np.ascontiguousarray(poses, "<f4").tobytes()]
+
+
+@pytest.mark.parametrize("frames, words", [
+    (bake_frames(np.zeros((0, 0)), [], np.zeros((0, 0, 3)), []), "1..10000 frames, got 0"),
+    (bake_frames(np.zeros((100_000, 0)), [], np.zeros((100_000, 0, 3)), []), "got 100000"),
+    (bake_frames(np.zeros((5, 1)), ["jawOpen"], np.zeros((5, 0, 3)), [], "<f8"), "dtype must be <f4"),
+    (bake_frames(np.zeros((5, 1, 1)), ["jawOpen"], np.zeros((5, 0, 3)), []), "shape must be (N, N)"),
+    (bake_frames(np.zeros((5, 2)), ["jawOpen"], np.zeros((5, 0, 3)), []), "2 columns for 1"),
+    (bake_frames(np.zeros((5, 0)), [], np.zeros((4, 1, 3)), ["head"]), "(5, 1, 3)"),
+    (bake_frames(np.zeros((5, 1)), ["smile"], np.zeros((5, 0, 3)), []), "'smile'"),
+    (bake_frames(np.zeros((5, 0)), [], np.zeros((5, 2, 3)), ["neck", "neck"]), "repeats"),
+    (bake_frames(np.full((5, 1), np.nan), ["jawOpen"], np.zeros((5, 0, 3)), []), "'jawOpen'"),
+    (bake_frames(np.full((5, 1), 2.5), ["jawOpen"], np.zeros((5, 0, 3)), []), "[-2, 2]"),
+    (bake_frames(np.zeros((5, 0)), [], np.full((5, 1, 3), np.inf), ["head"]), "NaN or infinity"),
+    (bake_frames(np.zeros((5, 0)), [], np.full((5, 1, 3), 4.0), ["head"]), "rad long"),
+], ids=["0-frames", "100000-frames", "float64", "rank-3-weights", "columns", "pose-frames",
+        "unknown-name", "repeated-joint", "nan-weight", "weight-2.5", "inf-rotation",
+        "rotation-over-2pi"])
+def test_a_malformed_bake_is_refused_naming_the_problem(frames, words):
+    error = refused(frames)
+    assert error.code is BAD and words in error.message, error.message
+
+
+@pytest.mark.parametrize("body, words", [
+    ({"expressions": {"jawOpen": 0.2, "grin": 1, "wink": 0}}, "'grin', 'wink'"),
+    ({"pose": {"left_knee": [0, 0, 0]}}, "'left_knee'"),
+    ({"expressions": {"jawOpen": -2.5}}, "[-2, 2]"),
+    ({"pose": {"head": [0, 0, 6.3]}}, "rad long"),
+    ({"pose": {"head": [0, 0]}}, "3 numbers"),
+    ({"pose": {"head": [0, True, 0]}}, "must be a number"),
+    ({"expressions": [0.5]}, "must be a JSON object"),
+    ({"head_id": "../../etc"}, "head_id"),
+], ids=["unknown-expressions", "unknown-joint", "weight", "rotation", "short-vector", "bool",
+        "list", "head-id"])
+def test_a_malformed_animate_is_refused_naming_the_problem(body, words):
+    frames = with_header(encode(Animate(head_id="h1")), body=body)
+    error = refused(frames)
+    assert error.code is BAD and words in error.message, error.message
+
+
+def test_encode_refuses_nan_controls_and_names_the_joint():
+    with pytest.raises(ProtocolError) as info:
+        encode(Animate(head_id="h1", pose={"neck": [0.0, float("nan"), 0.0]}))
+    assert info.value.code is BAD and "pose.neck[1]" in info.value.message
+
+
+@pytest.mark.parametrize("update, words", [
+    (dict(skin_weights=np.full((5, 2), 0.5, np.float32)), "must have 3 joints"),
+    (dict(expression_deltas=np.zeros((1, 4, 3), np.float32)), "shape must be (1, 5, 3)"),
+    (dict(joint_parents=[-1, 2, 1]), "joint_parents[1]"),
+    (dict(joint_rest_m=np.full((3, 3), np.nan, np.float32)), "NaN"),
+], ids=["weights-joints", "deltas-vertices", "parent-after-child", "nan-rest"])
+def test_inconsistent_rig_data_is_refused(update, words):
+    rig = make_rig_data()
+    for key, value in update.items():
+        setattr(rig, key, value)
+    with pytest.raises(ProtocolError) as info:
+        encode(rig)
+    assert info.value.code is BAD and words in info.value.message, info.value.message
+
+
+def test_a_bake_chunk_without_frames_or_with_nan_vertices_is_refused():
+    with pytest.raises(ProtocolError):
+        encode(BakeChunk(frame_start=1, verts_m=np.zeros((0, 4, 3), np.float32)))
+    with pytest.raises(ProtocolError) as info:
+        encode(BakeChunk(frame_start=1, verts_m=np.full((1, 4, 3), np.nan, np.float32)))
+    assert "NaN" in info.value.message
