@@ -441,6 +441,47 @@ def test_after_a_backend_restart_the_old_head_id_gets_unknown_head(head, start_b
         assert client.hello(timeout_s=BOUND_S).versions == [1]
 
 
+# --- a consumer that reads nothing -------------------------------------------------------------------
+
+def rss_mb(pid: int) -> float:
+    for line in open(f"/proc/{pid}/status").read().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS line")
+
+
+def test_a_client_that_reads_nothing_cannot_make_the_server_grow_and_loses_its_bake(head, client):
+    """A 5,000-frame bake (gigabytes of frames) for a client that never reads: the server holds
+    a bounded number of chunks, then gives the bake up; everyone else is served meanwhile."""
+    pid = head.backend.process.pid
+    client.animate(head.head_id, {}, {"head": [0, 0, 0.1]}, timeout_s=BOUND_S)  # warm
+    before = rss_mb(pid)
+    bake = make_bake(head.head_id, {}, {"head": np.full((LONG_BAKE, 3), 0.2, np.float32)})
+    sleeper = zmq.Context.instance().socket(zmq.DEALER)
+    sleeper.linger = 0
+    sleeper.rcvhwm = 1  # its own queue fills at once; from then on the server has to hold
+    sleeper.connect(head.address)
+    try:
+        sleeper.send_multipart(encode(bake))
+        peak = before
+        runs: list[dict] = []
+        deadline = time.monotonic() + BOUND_S
+        while not runs and time.monotonic() < deadline:
+            peak = max(peak, rss_mb(pid))
+            # Others are answered while the bake is stuck on the sleeper.
+            assert client.animate(head.head_id, {}, {}, timeout_s=BOUND_S).shape == \
+                head.rest_m.shape
+            lines = [json.loads(l) for l in head.backend.log().splitlines() if l.startswith("{")]
+            runs = [l for l in lines if l.get("id") == bake.id and "frames_sent" in l]
+            time.sleep(0.2)
+    finally:
+        sleeper.close()
+    assert len(runs) == 1 and runs[0]["outcome"] == "cancelled"
+    assert runs[0]["frames_sent"] < LONG_BAKE
+    assert peak - before < 300, f"the server grew by {peak - before:.0f} MB for one slow client"
+    assert_serving(head)
+
+
 # --- a backend that dies during a bake (keep this test last: it kills the module's backend) -------
 
 def test_a_backend_killed_mid_bake_surfaces_within_5_s_and_no_partial_bake_is_complete(head):
