@@ -154,6 +154,7 @@ def _mesh_with_frame_keys(obj, verts: np.ndarray, frame_start: int):
         for k, frame_verts in enumerate(verts):
             key = holder.shape_key_add(name=f"{SHAPE_KEY_PREFIX}{frame_start + k:05d}", from_mix=False)
             key.data.foreach_set("co", frame_verts.ravel())
+            key.value = 0.0  # the F-curves below switch it on at its frame only
         key_id = mesh.shape_keys
         key_id.use_relative = True
         action = bpy.data.actions.new(f"{obj.name} bake")

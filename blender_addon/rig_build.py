@@ -96,6 +96,7 @@ def _add_shape_keys(obj, rest: np.ndarray, names, deltas: np.ndarray) -> None:
         key = obj.shape_key_add(name=str(name), from_mix=False)
         key.data.foreach_set("co", (rest + delta).ravel())
         key.slider_min, key.slider_max = 0.0, 1.0
+        key.value = 0.0  # Blender 5 adds new keys at 1: the rig must start at rest
 
 
 def _add_vertex_groups(obj, joint_names, weights: np.ndarray) -> None:

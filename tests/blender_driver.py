@@ -666,6 +666,9 @@ def scenario_anim_rig(args: dict) -> dict:
     out["shape_keys"] = [k.name for k in keys.key_blocks][1:] if keys else []
     out["rigged_vertices"] = len(rigged.data.vertices)
 
+    with _backend_client(args) as client:
+        rest = client.animate(obj["headlift_head_id"], {}, {}, timeout_s=60)
+    out["rest_max_error_m"] = float(np.abs(_evaluated_verts(rigged) - rest).max())
     names = out["shape_keys"]
     expressions = {"jawOpen": 1.0} if "jawOpen" in names else ({names[0]: 0.7} if names else {})
     pose = {"head": [0.0, 0.0, 0.5], "neck": [0.15, 0.0, 0.1], "left_shoulder": [0.0, -0.2, 0.0]}
@@ -674,7 +677,6 @@ def scenario_anim_rig(args: dict) -> dict:
         keys.key_blocks[name].value = weight
     with _backend_client(args) as client:
         want = client.animate(obj["headlift_head_id"], expressions, pose, timeout_s=60)
-        rest = client.animate(obj["headlift_head_id"], {}, {}, timeout_s=60)
     got = _evaluated_verts(rigged)
     out["posed_max_error_m"] = float(np.abs(got - want).max())
     out["posed_moved_m"] = float(np.linalg.norm(want - rest, axis=1).max())

@@ -230,8 +230,9 @@ def test_build_export_rig_adds_an_armature_with_the_smpl_joints_and_a_skinned_co
     assert added == {"objects": 2, "meshes": 1}
 
 
-def test_the_native_rig_poses_like_the_backend(scenario):
+def test_the_native_rig_rests_and_poses_like_the_backend(scenario):
     rig = scenario("anim_rig")
+    assert rig["rest_max_error_m"] < 1e-5, rig["rest_max_error_m"]  # a live-posed head, exported at rest
     assert rig["posed_moved_m"] > 0.01
     assert rig["posed_max_error_m"] < 1e-4, rig["posed_max_error_m"]  # float32 LBS either side
 
