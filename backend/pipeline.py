@@ -21,6 +21,7 @@ from backend.meshing import MeshingConfig, extract_mesh
 from backend.perception import shared_perceiver
 from backend.reconstruction import Reconstruction
 from backend.rig import build_rig
+from backend.rig.mouth import MouthError, build_mouth, recolour_interior
 from backend.silhouette import CanvasConfig, build_canvas
 from backend.texture import bake_texture
 from backend.triplane import Triplane, TriplaneConfig, build_geometry
@@ -29,7 +30,7 @@ from backend.uv_atlas import build_atlas
 Progress = Callable[[str, float], None]
 
 # Stage names and their share of a typical run, so the progress bar moves evenly.
-STAGES = (("perception", 0.05), ("lift", 0.05), ("triplane", 0.25), ("meshing", 0.2),
+STAGES = (("perception", 0.05), ("lift", 0.05), ("triplane", 0.25), ("meshing", 0.18), ("mouth", 0.02),
           ("appearance", 0.15), ("texture", 0.25), ("rig", 0.05))
 
 
@@ -88,6 +89,15 @@ def reconstruct(image_rgb: np.ndarray, config: ReconstructConfig | None = None, 
         tri: Triplane = build_geometry(prior, config.triplane)
     with stages.stage("meshing"):
         verts_m, faces = extract_mesh(tri, config.meshing)
+    warnings = list(seen.warnings)
+    with stages.stage("mouth"):
+        # The lips are cut apart and a mouth interior added; every later stage sees that mesh.
+        try:
+            mouth = build_mouth(verts_m, faces, landmarks_m)
+            verts_m, faces = mouth.verts_m, mouth.faces
+        except MouthError as exc:
+            mouth = None
+            warnings.append(f"no mouth interior: {exc}")
     with stages.stage("appearance"):
         build_appearance(tri, verts_m, faces, image_rgb, seen.person_mask, camera, landmarks_m,
                          config.appearance)
@@ -95,9 +105,11 @@ def reconstruct(image_rgb: np.ndarray, config: ReconstructConfig | None = None, 
         loop_uvs = build_atlas(verts_m, faces, config.texture_size, config.atlas_padding_px)
         texture = bake_texture(verts_m, faces, loop_uvs, config.texture_size,
                                lambda p, n: decode_colour(tri, p, n))
+        if mouth is not None:
+            texture = recolour_interior(texture, faces, loop_uvs, mouth)
     with stages.stage("rig"):
-        rig = build_rig(verts_m, faces, landmarks_m, prior)
+        rig = build_rig(verts_m, faces, landmarks_m, prior, mouth)
     stages.progress("done", 1.0)
     return Reconstruction(name=name, verts_m=verts_m, faces=faces, loop_uvs=loop_uvs, texture=texture,
                           landmarks_m=landmarks_m, camera=camera, timings_s=stages.timings,
-                          warnings=list(seen.warnings), rig=rig)
+                          warnings=warnings, rig=rig)

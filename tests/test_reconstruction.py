@@ -40,8 +40,10 @@ def test_a_portrait_gives_one_closed_head_of_human_size(heads, name):
     _, head = heads[name]
     mesh = trimesh.Trimesh(head.verts_m, head.faces, process=False)
     assert mesh.is_watertight
-    assert len(mesh.split(only_watertight=False)) == 1
-    assert mesh.volume > 0, "faces must wind outward"
+    # One head surface; the mouth's teeth and tongue are small closed parts inside it.
+    parts = sorted(mesh.split(only_watertight=False), key=lambda m: len(m.faces), reverse=True)
+    assert len(parts) <= 4 and sum(len(p.faces) for p in parts[1:]) < 0.02 * len(mesh.faces)
+    assert all(p.volume > 0 for p in parts), "faces must wind outward"
     eye_z = head.landmarks_m[[33, 263], 2].mean()
     eye_level = head.verts_m[np.abs(head.verts_m[:, 2] - eye_z) < 0.01]
     width = np.ptp(eye_level[:, 0])  # hair included, as a tape measure round the head would

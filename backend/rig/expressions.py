@@ -16,17 +16,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 
 from backend.rig import landmarks as L
 from backend.rig.landmarks import (EYES, IRISES, LOWER_LIP_INNER, LOWER_LIP_OUTER, UPPER_LIP_INNER,
                                    UPPER_LIP_OUTER, JawField, corner_taper, face_scale,
                                    landmark_jaw_weight, mirror, smoothstep)
-from backend.rig.surface import ConstrainedSolver, cotangent_laplacian
+from backend.rig.surface import ConstrainedSolver, FrontView, cotangent_laplacian, front_snap
 from shared.controls import ARKIT_NAMES
 
 MM = 1e-3
-JAW_OPEN_RAD = 0.30  # jawOpen = 1 drops the chin ~3 cm: a wide-open mouth
+BLINK_CLOSURE = 1.0  # of the way from the upper lid to the lower
+BLINK_CREASE = 0.6  # the lid crease closes this fraction of its height above the lid margin
+JAW_OPEN_RAD = 0.36  # jawOpen = 1 turns the jaw ~21 degrees: a wide-open mouth (~4 cm between the lips)
 
 
 @dataclass(frozen=True)
@@ -154,13 +155,19 @@ class _Face:
         if kind == "eyeBlink":
             lower = self.lm[low]
             order = np.argsort(lower[:, 0])
-            # Each upper-lid point drops onto the lower lid below it (lower lid rises a little).
+            # Each upper-lid point drops onto the lower lid below it (which rises a little).
             target = np.stack([np.interp(self.lm[up, 0], lower[order, 0], lower[order, k]) for k in range(3)], 1)
             target[:, 2] += 0.6 * unit
-            out[up] = target - self.lm[up]
-            drop = float(np.mean(out[up, 2]))
-            out[list(e["upper2"]), 2] = 0.55 * drop
-            out[list(e["upper3"]), 2] = 0.2 * drop
+            out[up] = BLINK_CLOSURE * (target - self.lm[up])
+            # The crease comes down further than the lid margin, so the dark band between them
+            # (lashes, the lid's shadow) folds into a thin lash line at the closure; the skin
+            # above the crease slides down over the eye.
+            o_up = np.argsort(self.lm[up, 0])
+            for ring, pull in (("upper2", 1.0), ("upper3", 0.5)):
+                idx = list(e[ring])
+                margin_z = np.interp(self.lm[idx, 0], self.lm[up, 0][o_up], self.lm[up, 2][o_up])
+                drop = np.interp(self.lm[idx, 0], self.lm[up, 0][o_up], out[up, 2][o_up])
+                out[idx, 2] = pull * (drop - BLINK_CREASE * np.maximum(self.lm[idx, 2] - margin_z, 0.0))
             out[low[1:-1], 2] = 0.6 * unit
             out[list(e["lower2"][1:-1]), 2] = 0.3 * unit
         elif kind == "eyeSquint":
@@ -242,3 +249,125 @@ def landmark_basis(neutral_landmarks_m: np.ndarray) -> tuple[tuple[str, ...], np
     face = _Face(neutral_landmarks_m)
     deltas = np.stack([face.shape(n) for n in SUPPORTED]).astype(np.float32)
     return SUPPORTED, deltas
+
+
+@dataclass
+class ExpressionConfig:
+    falloff_mm: float = 22.0  # the solve reaches this far past the nearest landmark handle
+    eye_front_mm: float = 2.0  # an eye-opening vertex is on the front surface within this depth
+    pixel_mm: float = 0.5  # of the front view that finds handle vertices
+
+
+def _handles(verts: np.ndarray, faces: np.ndarray, lm: np.ndarray, mouth, view: FrontView) -> np.ndarray:
+    """(468,) the mesh vertex of each skin landmark: the surface straight in front of it, and on
+    the lip slit the right lip's copy."""
+    idx = front_snap(verts, faces, lm[:L.FACE_SURFACE], view=view)
+    if mouth is not None:
+        for lip_landmarks, lip in ((UPPER_LIP_INNER, mouth.upper_lip), (LOWER_LIP_INNER, mouth.lower_lip)):
+            xz = verts[lip][:, [0, 2]]
+            for i in lip_landmarks:
+                idx[i] = lip[int(np.argmin(np.linalg.norm(xz - lm[i, [0, 2]], axis=1)))]
+    return idx
+
+
+def _eye_openings(verts: np.ndarray, faces: np.ndarray, lm: np.ndarray, taken: np.ndarray,
+                  config: ExpressionConfig, view: FrontView) -> dict[str, np.ndarray]:
+    """Per side, the front-surface vertices between the lids (seen from the front), not handles."""
+    out = {}
+    for side, e in EYES.items():
+        up, low = list(e["upper"]), list(e["lower"])
+        lo_x, hi_x = lm[up, 0].min(), lm[up, 0].max()
+        cand = np.flatnonzero((verts[:, 0] > lo_x) & (verts[:, 0] < hi_x)
+                              & (verts[:, 1] < lm[up + low, 1].max() + 0.03))
+        o_up, o_low = np.argsort(lm[up, 0]), np.argsort(lm[low, 0])
+        x = verts[cand, 0]
+        z_up = np.interp(x, lm[up, 0][o_up], lm[up, 2][o_up])
+        z_low = np.interp(x, lm[low, 0][o_low], lm[low, 2][o_low])
+        cand = cand[(verts[cand, 2] < z_up) & (verts[cand, 2] > z_low)]
+        if len(cand) == 0:
+            out[side] = cand
+            continue
+        seen = front_snap(verts, faces, verts[cand], view=view)
+        front = verts[seen, 1] > verts[cand, 1] - config.eye_front_mm * MM
+        cand = cand[front & (np.abs(verts[seen, 1] - verts[cand, 1]) < config.eye_front_mm * MM)]
+        out[side] = cand[~np.isin(cand, taken)]
+    return out
+
+
+def build_expressions(verts_m: np.ndarray, faces: np.ndarray, landmarks_m: np.ndarray, mouth=None,
+                      config: ExpressionConfig | None = None) -> tuple[tuple[str, ...], np.ndarray]:
+    """verts_m (V, 3), faces (F, 3) the rest mesh (mouth.verts_m / mouth.faces when there is a
+    mouth), landmarks_m (478, 3), mouth: backend.rig.mouth.MouthGeometry or None
+    -> (names in ARKIT_NAMES order, (E, V, 3) float32 displacement at weight 1)."""
+    config = config or ExpressionConfig()
+    verts = np.asarray(verts_m, dtype=np.float64)
+    faces = np.asarray(faces, dtype=np.int64)
+    lm = np.asarray(landmarks_m, dtype=np.float64)
+    if mouth is not None and len(mouth.verts_m) != len(verts):
+        raise ValueError("the mouth was built on another mesh")
+    face = _Face(lm)
+    names = SUPPORTED
+    n = len(verts)
+    deltas = np.zeros((len(names), n, 3))
+
+    # The surface the shapes spread over: skin and mouth bag (teeth and tongue are separate parts).
+    surface = np.ones(n, bool) if mouth is None else mouth.region <= 1
+    surf_faces = faces[surface[faces].all(axis=1)]
+    face_lm = lm[:L.FACE_SURFACE]
+    view = FrontView(verts, surf_faces, face_lm[:, [0, 2]].min(0) - 0.01, face_lm[:, [0, 2]].max(0) + 0.01,
+                     config.pixel_mm * MM, max_y=float(face_lm[:, 1].max()) + 0.02)
+    handles = _handles(verts, surf_faces, lm, mouth, view)
+    eyes = _eye_openings(verts, surf_faces, lm, handles, config, view)
+
+    spread = [k for k, name in enumerate(names) if name not in JAW_SHAPES]
+    at_landmarks = np.stack([face.shape(names[k]) for k in spread])  # (S, 478, 3)
+    # Handle values: landmarks that share a vertex average; eye openings follow their lids.
+    con_idx, inverse = np.unique(handles, return_inverse=True)
+    values = np.zeros((len(con_idx), len(spread), 3))
+    np.add.at(values, inverse, at_landmarks[:, :L.FACE_SURFACE].transpose(1, 0, 2))
+    values /= np.bincount(inverse, minlength=len(con_idx))[:, None, None]
+    eye_idx = np.concatenate([eyes["left"], eyes["right"]])
+    eye_vals = np.concatenate([np.stack([eye_interior(verts[eyes[side]], lm, d, side) for d in at_landmarks], 1)
+                               for side in ("left", "right")])
+
+    # The solve region: within falloff of a handle, plus the bag; its rim is held still.
+    from scipy.spatial import cKDTree
+
+    dist, _ = cKDTree(verts[con_idx]).query(verts)
+    region = surface & (dist < config.falloff_mm * MM * face.s)
+    if mouth is not None:
+        region |= mouth.region == 1
+    rim = region & ~_interior(region, surf_faces)
+    fixed_idx = np.concatenate([con_idx, eye_idx, np.flatnonzero(rim & ~np.isin(np.arange(n), np.r_[con_idx, eye_idx]))])
+    fixed_val = np.concatenate([values, eye_vals, np.zeros((len(fixed_idx) - len(con_idx) - len(eye_idx), len(spread), 3))])
+    idx = np.flatnonzero(region)
+    local = -np.ones(n, np.int64)
+    local[idx] = np.arange(len(idx))
+    sub_faces = local[surf_faces[region[surf_faces].all(axis=1)]]
+    lap, mass = cotangent_laplacian(verts[idx], sub_faces)
+    fixed_local = local[fixed_idx]
+    free_local = np.setdiff1d(np.arange(len(idx)), fixed_local)
+    solver = ConstrainedSolver(lap, mass, fixed_local, free_local, order=2)
+    solved = solver.solve(fixed_val.reshape(len(fixed_idx), -1)).reshape(len(free_local), len(spread), 3)
+    for j, k in enumerate(spread):
+        deltas[k, fixed_idx] = fixed_val[:, j]
+        deltas[k, idx[free_local]] = solved[:, j]
+
+    jaw_weight = mouth.jaw_weight if mouth is not None else face.jaw.weight(verts)
+    hinge = mouth.hinge_m if mouth is not None else face.jaw.hinge
+    for k, name in enumerate(names):
+        if name in JAW_SHAPES:
+            deltas[k] = jaw_delta(name, verts, jaw_weight, hinge, face.s)
+    if mouth is not None:
+        tongue = mouth.region == 4
+        deltas[names.index("tongueOut"), tongue] = np.array([0.0, -18.0, -2.0]) * MM * face.s
+    return names, deltas.astype(np.float32)
+
+
+def _interior(mask: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """(V,) True for vertices of `mask` whose every neighbour is in `mask` too."""
+    bad = np.zeros(len(mask), bool)
+    edge_out = ~mask[faces]
+    touches = edge_out.any(axis=1)
+    bad[faces[touches].ravel()] = True
+    return mask & ~bad

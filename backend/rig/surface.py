@@ -77,15 +77,18 @@ class ConstrainedSolver:
     """
 
     def __init__(self, laplacian: sp.csr_matrix, mass: np.ndarray, constrained: np.ndarray,
-                 free: np.ndarray, order: int = 2):
+                 free: np.ndarray, order: int = 2, regularise: float = 1e-9):
         self.constrained = np.asarray(constrained, dtype=np.int64)
         self.free = np.asarray(free, dtype=np.int64)
         if order == 1:
             energy = -laplacian
         else:
             energy = laplacian.T @ sp.diags(1.0 / mass) @ laplacian
-        energy = energy.tocsr()
-        self._free_free = splu(energy[self.free][:, self.free].tocsc())
+        # A whisker of identity keeps free islands that touch no constraint solvable (they go to 0).
+        energy = (energy + regularise * abs(energy.diagonal()).mean() * sp.identity(energy.shape[0])).tocsr()
+        # Symmetric positive definite: a symmetric ordering and no pivoting keep the factor small.
+        self._free_free = splu(energy[self.free][:, self.free].tocsc(), permc_spec="MMD_AT_PLUS_A",
+                               diag_pivot_thresh=0.0, options={"SymmetricMode": True})
         self._free_fixed = energy[self.free][:, self.constrained].tocsr()
 
     def solve(self, values: np.ndarray) -> np.ndarray:
@@ -94,3 +97,63 @@ class ConstrainedSolver:
         flat = values.reshape(len(self.constrained), -1)
         out = self._free_free.solve(-(self._free_fixed @ flat))
         return out.reshape((len(self.free),) + values.shape[1:])
+
+
+class FrontView:
+    """The mesh seen from the front (from -Y, orthographic) over an x-z box: per pixel the first
+    triangle and its depth (canonical y). pixel_m: pixel size in metres."""
+
+    def __init__(self, verts: np.ndarray, faces: np.ndarray, lo_xz, hi_xz, pixel_m: float = 0.0004,
+                 max_y: float = np.inf):
+        import torch
+
+        from backend.raster import rasterize
+
+        v = np.asarray(verts, dtype=np.float64)
+        self.lo, self.hi, self.pixel = np.asarray(lo_xz, float), np.asarray(hi_xz, float), pixel_m
+        self.width, self.height = (np.ceil((self.hi - self.lo) / pixel_m).astype(int) + 1)
+        near = ((v[:, 0] > self.lo[0]) & (v[:, 0] < self.hi[0]) & (v[:, 2] > self.lo[1]) & (v[:, 2] < self.hi[1])
+                & (v[:, 1] < max_y))
+        f = np.asarray(faces, dtype=np.int64)
+        self.faces = f[near[f].all(axis=1)]  # only triangles in the box (and in front of max_y) are drawn
+        px = np.stack([(v[:, 0] - self.lo[0]) / pixel_m, (self.hi[1] - v[:, 2]) / pixel_m, v[:, 1]], axis=1)
+        frags = rasterize(torch.as_tensor(px, dtype=torch.float32), torch.as_tensor(self.faces),
+                          int(self.height), int(self.width))
+        self.tri = frags.tri_id.numpy()
+        self.bary = frags.bary.numpy()
+        self.depth = frags.depth.numpy()
+
+    def snap(self, points: np.ndarray) -> np.ndarray:
+        """(N, 3) -> (N,) the nearest corner of the triangle seen at each point's pixel, -1 on a miss."""
+        row, col = self.pixel_of(points)
+        tri = self.tri[row, col]
+        corner = np.argmax(self.bary[row, col], axis=1)
+        return np.where(tri >= 0, self.faces[np.maximum(tri, 0), corner], -1)
+
+    def pixel_of(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        p = np.asarray(points, dtype=np.float64)
+        col = np.clip(((p[:, 0] - self.lo[0]) / self.pixel).astype(int), 0, self.width - 1)
+        row = np.clip(((self.hi[1] - p[:, 2]) / self.pixel).astype(int), 0, self.height - 1)
+        return row, col
+
+
+def front_snap(verts: np.ndarray, faces: np.ndarray, points: np.ndarray, pixel_m: float = 0.0004,
+               view: FrontView | None = None) -> np.ndarray:
+    """The mesh vertex each point (N, 3) lands on when the mesh is seen from the front (from -Y,
+    orthographic): the nearest corner of the first triangle straight in front of or behind it.
+    Points that miss the mesh take the nearest vertex in 3-D. -> (N,) int64 vertex indices.
+    view: a FrontView of this mesh covering the points, to reuse.
+
+    Lifted landmarks can sit a centimetre behind the surface round the eyes; the nearest vertex in
+    3-D would then slide sideways, the surface straight in front of them does not."""
+    from scipy.spatial import cKDTree
+
+    v = np.asarray(verts, dtype=np.float64)
+    p = np.asarray(points, dtype=np.float64)
+    if view is None:
+        view = FrontView(v, faces, p[:, [0, 2]].min(0) - 0.01, p[:, [0, 2]].max(0) + 0.01, pixel_m)
+    out = view.snap(p)
+    if (out < 0).any():
+        _, nearest = cKDTree(v).query(p[out < 0])
+        out[out < 0] = nearest
+    return out.astype(np.int64)
