@@ -36,6 +36,9 @@ def scenario_install(args: dict) -> dict:
         "panel_space": getattr(panel, "bl_space_type", None),
         "default_address": bs.addon_prefs().backend_address,
         "scene_settings": hasattr(bpy.context.scene, "headlift"),
+        "animation_panel_parent": getattr(getattr(bpy.types, "HEADLIFT_PT_animation", None),
+                                          "bl_parent_id", None),
+        "object_controls": hasattr(bpy.types.Object, "headlift_anim"),
         "shared_client": importlib.import_module(f"{module.__name__}.shared.client").__name__,
     }
 
@@ -708,6 +711,84 @@ def scenario_anim_rig(args: dict) -> dict:
     return out
 
 
+def scenario_anim_measure(args: dict) -> dict:
+    """Figures for the report (no test asserts them): live slider latency as bpy sees it, and per
+    bake length the import (attach) time, playback time per frame and saved .blend size for a
+    .pc2 Mesh Cache vs shape keys. Not run by the tests."""
+    import shutil
+    import statistics
+    import time
+
+    import bpy
+    import numpy as np
+
+    obj = _open_head(args)
+    anim_live, anim_props = _addon("anim_live"), _addon("anim_props")
+    bake_cache = _addon("bake_cache")
+    animdata = importlib.import_module(f"{bs.ADDON_MODULE}.shared.animdata")
+    names = anim_props.supported_expressions(obj)
+    out = {"vertices": len(obj.data.vertices), "expressions": len(names)}
+    anim_live.timings.clear()
+    for k in range(int(args.get("drags", 40))):
+        with anim_live.coalesced(obj):
+            obj.headlift_anim.head = (0.0, 0.0, 0.01 * (k % 20))
+            if "jawOpen" in names:
+                obj.headlift_anim.jawOpen = 0.05 * (k % 20)
+        anim_live.flush(60.0)
+    rt = sorted(t for t, _ in anim_live.timings)
+    out["live_ms"] = {"n": len(rt), "median": 1000 * statistics.median(rt),
+                      "p90": 1000 * rt[int(0.9 * (len(rt) - 1))], "max": 1000 * rt[-1],
+                      "apply_median": 1000 * statistics.median(a for _, a in anim_live.timings)}
+    scene = bpy.context.scene
+    work = Path(args["work_dir"])
+    for frames in args.get("lengths", [120, 250]):
+        scene.frame_start, scene.frame_end = 1, frames
+        obj.animation_data_clear()
+        _key_motion(obj, frames, "jawOpen" if "jawOpen" in names else None)
+        with _backend_client(args) as client:
+            t0 = time.monotonic()
+            verts = client.bake(obj["headlift_head_id"], *anim_sample_curves(obj, frames),
+                                frame_start=1, timeout_s=600)
+            backend_s = time.monotonic() - t0
+        row = {"backend_and_transfer_s": backend_s}
+        for method in ("PC2", "SHAPE_KEYS"):
+            path = bake_cache.new_cache_path(obj)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            t0 = time.monotonic()
+            animdata.write_pc2(path, verts, start_frame=1.0)
+            write_s = time.monotonic() - t0
+            t0 = time.monotonic()
+            bake_cache.attach(obj, path, 1, frames, method)
+            attach_s = time.monotonic() - t0
+            t0 = time.monotonic()
+            for f in range(1, frames + 1):
+                scene.frame_set(f)
+                bpy.context.evaluated_depsgraph_get()
+            play_s = (time.monotonic() - t0) / frames
+            blend = work / f"m_{frames}_{method}.blend"
+            bpy.ops.wm.save_as_mainfile(filepath=str(blend), copy=True)
+            row[method] = {"write_pc2_s": write_s, "attach_s": attach_s,
+                           "import_s": write_s + attach_s if method == "PC2" else write_s + attach_s,
+                           "playback_ms_per_frame": 1000 * play_s,
+                           "blend_mb": blend.stat().st_size / 1e6,
+                           "cache_mb": (path.stat().st_size / 1e6) if path.exists() else 0.0}
+            bake_cache.clear(obj)
+        t0 = time.monotonic()
+        scene.headlift_anim.bake_method = "PC2"
+        error = _run_op(bpy.ops.headlift.bake_animation)
+        row["operator_pc2_s"] = time.monotonic() - t0
+        row["operator_error"] = error
+        bake_cache.clear(obj)
+        out[str(frames)] = row
+    shutil.rmtree(bake_cache.cache_dir(), ignore_errors=True)
+    return out
+
+
+def anim_sample_curves(obj, frames: int):
+    return _addon("anim_sample").sample_controls(importlib.import_module("bpy").context.scene,
+                                                 obj, 1, frames)
+
+
 SCENARIOS = {
     "install": scenario_install,
     "reconstruct": scenario_reconstruct,
@@ -720,6 +801,7 @@ SCENARIOS = {
     "anim_bad_bake": scenario_anim_bad_bake,
     "anim_import": scenario_anim_import,
     "anim_rig": scenario_anim_rig,
+    "anim_measure": scenario_anim_measure,
 }
 
 

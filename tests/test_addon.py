@@ -35,7 +35,7 @@ def test_the_zip_holds_the_addon_the_protocol_and_a_pyzmq_wheel_per_listed_platf
         names = set(zf.namelist())
         manifest = tomllib.loads(zf.read("blender_manifest.toml").decode())
     assert {"__init__.py", "operators.py", "panel.py", "imp_mesh.py", "imp_material.py",
-            "turntable.py", "shared/__init__.py", "shared/client.py", "shared/protocol.py"} <= names
+            "turntable.py", "anim_panel.py", "anim_ops.py", "bake_cache.py", "rig_build.py", "shared/__init__.py", "shared/client.py", "shared/protocol.py"} <= names
     assert manifest["id"] == "headlift" and manifest["blender_version_min"] == "4.2.0"
     assert set(manifest["permissions"]) == {"network", "files"}
     assert not any("__pycache__" in n for n in names)
@@ -49,6 +49,9 @@ def test_installing_the_zip_registers_the_headlift_tab_and_its_operators(run_ble
     found = run_blender("install")
     assert found["module"] == "bl_ext.user_default.headlift"
     assert {"reconstruct", "cancel", "start_backend", "stop_backend", "turntable"} <= set(found["operators"])
+    assert {"bake_animation", "clear_bake", "import_take", "export_rig", "reattach",
+            "reset_controls"} <= set(found["operators"])
+    assert found["animation_panel_parent"] == "HEADLIFT_PT_main" and found["object_controls"]
     assert (found["panel_space"], found["panel_category"]) == ("VIEW_3D", "Headlift")
     assert found["default_address"] == "tcp://127.0.0.1:5555"
     assert found["shared_client"] == "bl_ext.user_default.headlift.shared.client"
