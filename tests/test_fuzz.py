@@ -3,9 +3,11 @@ error reply with a protocol code, the server never dies, and its memory does not
 
 Each case is malformed by construction (so a correct server must refuse it): random frames,
 truncated and non-UTF-8 headers, fields of the wrong type, absurd buffer shapes and dtypes,
-decompression-bomb PNGs and bytes that are no image. Frames over the size limit, which ZeroMQ
-itself drops along with the connection, are checked by asking hello afterwards. Seeded, so a
-failure replays exactly.
+decompression-bomb PNGs and bytes that are no image; animate, bake and rig requests with
+unknown names, out-of-range or non-finite values, arrays of the wrong dtype, rank or length, and
+well-formed ones for a head the backend never made (unknown_head, from the fast lane and from the
+job worker). Frames over the size limit, which ZeroMQ itself drops along with the connection, are
+checked by asking hello afterwards. Seeded, so a failure replays exactly.
 """
 from __future__ import annotations
 
@@ -20,8 +22,12 @@ from typing import Callable, Iterator
 import pytest
 import zmq
 
+import numpy as np
+
 from shared import Error, ErrorCode, Hello, Ping, Reconstruct, decode, encode
 from shared.client import HeadliftClient
+from shared.controls import ARKIT_NAMES, POSE_JOINTS
+from shared.messages import Animate, Bake, Rig, new_id
 
 SEED = 20240605
 N_CASES = 30_000
@@ -148,12 +154,124 @@ def unknown_or_unserved(rng: random.Random) -> Frames:
     return [dump(header), *buffers]
 
 
+# --- animation requests ----------------------------------------------------------------------
+
+NOT_NAMES = ["", "jawopen", "JawOpen", "smile", "x" * 65, "left_knee", "pelvis", "jaw Open",
+             "eyeBlinkLeft\n", "名前"]
+
+
+def valid_animation(rng: random.Random) -> tuple[str, dict, Frames]:
+    """A well-formed animate, bake or rig (for a head nobody made) as (type, header, buffers)."""
+    kind = rng.choice(["animate", "bake", "rig"])
+    if kind == "animate":
+        names = rng.sample(ARKIT_NAMES, rng.randint(0, 4))
+        joints = rng.sample(POSE_JOINTS, rng.randint(0, 3))
+        msg = Animate(head_id=new_id(), expressions={n: rng.uniform(0, 1) for n in names},
+                      pose={j: [rng.uniform(-1, 1) for _ in range(3)] for j in joints})
+    elif kind == "bake":
+        frames = rng.randint(1, 20)
+        names = rng.sample(ARKIT_NAMES, rng.randint(0, 3))
+        joints = rng.sample(POSE_JOINTS, rng.randint(0, 3))
+        msg = Bake(head_id=new_id(), expression_names=names, pose_joints=joints,
+                   expressions=np.zeros((frames, len(names)), np.float32),
+                   poses=np.zeros((frames, len(joints), 3), np.float32))
+    else:
+        msg = Rig(head_id=new_id())
+    header, *buffers = encode(msg)
+    return kind, json.loads(bytes(header)), [bytes(b) for b in buffers]
+
+
+def bad_animation(rng: random.Random) -> Frames:
+    """Animate / bake / rig spoiled in one place: names, values, arrays or fields."""
+    kind, header, buffers = valid_animation(rng)
+    body = header["body"]
+    spoil = rng.randrange(6)
+    if spoil == 0:  # a field of the wrong type, missing, or unknown
+        key = rng.choice(list(body) + ["unexpected"])
+        if key in body and rng.random() < 0.3:
+            del body[key]
+        else:
+            body[key] = rng.choice([v for v in WRONG_VALUES if type(v) is not type(body.get(key))])
+    elif spoil == 1:  # a head id that is no id
+        body["head_id"] = rng.choice(["", "../etc", "x" * 65, "id with spaces", 7, None])
+    elif kind == "animate":
+        table = rng.choice(["expressions", "pose"])
+        name = rng.choice(NOT_NAMES + (["jawOpen"] if table == "expressions" else ["head"]))
+        value = rng.choice([
+            rng.choice([2.5, -2.01, 1e300, -1e300, "1", None, [], True]) if table == "expressions"
+            else rng.choice([[7.0, 0.0, 0.0], [0.0, 1.0], [0, 0, 0, 0], [1e300, 0, 0],
+                             [None, 0, 0], "0,0,0", {"x": 0}, 1.0]),
+        ])
+        if name in ("jawOpen", "head") and value in ([], [0, 0, 0, 0]):
+            value = None
+        body[table] = {**body[table], name: value}
+        raw = json.dumps(header)
+        if rng.random() < 0.2:  # NaN / Infinity tokens, which strict JSON does not have
+            raw = raw.replace('"body": {', f'"body": {{"nan": {rng.choice(["NaN", "Infinity"])}, ', 1)
+        return [raw.encode(), *buffers]
+    elif kind == "bake":
+        frames = header["buffers"][0]["shape"][0]
+        names, joints = len(body["expression_names"]), len(body["pose_joints"])
+        which = rng.randrange(7)
+        if which == 0:  # a dtype the bake does not take, with bytes to match
+            dtype = rng.choice(["<f8", "<i4", "|u1", "<f2"])
+            arr = np.zeros((frames, names), dtype)
+            header["buffers"][0] = {"name": "expressions", "dtype": dtype, "shape": list(arr.shape)}
+            buffers[0] = arr.tobytes()
+        elif which == 1:  # the wrong rank or frame count
+            shape = rng.choice([[frames], [frames, names, 1], [frames + 1, joints, 3],
+                                [frames, joints, 2], [frames, joints]])
+            arr = np.zeros(shape, np.float32)
+            target = 0 if len(shape) == 1 or len(shape) == 3 and shape[2] == 1 else 1
+            name = "expressions" if target == 0 else "poses"
+            header["buffers"][target] = {"name": name, "dtype": "<f4", "shape": shape}
+            buffers[target] = arr.tobytes()
+        elif which == 2:  # 0 or more than MAX_BAKE_FRAMES frames (no columns: no bytes needed)
+            frames = rng.choice([0, 10_001, 100_000, 2**31])
+            body["expression_names"], body["pose_joints"] = [], []
+            header["buffers"] = [{"name": "expressions", "dtype": "<f4", "shape": [frames, 0]},
+                                 {"name": "poses", "dtype": "<f4", "shape": [frames, 0, 3]}]
+            buffers = [b"", b""]
+        elif which == 3:  # non-finite or out-of-range values
+            body["pose_joints"] = ["head"]
+            poses = np.zeros((frames, 1, 3), np.float32)
+            poses[rng.randrange(frames), 0, rng.randrange(3)] = rng.choice(
+                [np.nan, np.inf, -np.inf, 7.0])
+            header["buffers"][1] = {"name": "poses", "dtype": "<f4", "shape": [frames, 1, 3]}
+            buffers[1] = poses.tobytes()
+        elif which == 4:  # unknown or repeated names
+            key = rng.choice(["expression_names", "pose_joints"])
+            current = body[key]
+            body[key] = (current + current[:1]) if current and rng.random() < 0.5 else \
+                current[:-1] + [rng.choice(NOT_NAMES)] if current else [rng.choice(NOT_NAMES)]
+        elif which == 5:  # a buffer missing, or one too many
+            if rng.random() < 0.5:
+                del header["buffers"][1]
+                buffers = buffers[:1]
+            else:
+                header["buffers"].append({"name": "extra", "dtype": "|u1", "shape": [1]})
+                buffers.append(b"\0")
+        else:  # a frame number out of range
+            body["frame_start"] = rng.choice([2**40, -2**40, 1.5, "1", None])
+    else:  # rig carries no buffers
+        header["buffers"] = [{"name": "skin_weights", "dtype": "<f4", "shape": [1, 1]}]
+        buffers = [b"\0" * 4]
+    return [dump(header), *buffers]
+
+
+def unknown_head(rng: random.Random) -> Frames:
+    """A well-formed animate, bake or rig for a head this backend never made."""
+    _, header, buffers = valid_animation(rng)
+    return [dump(header), *buffers]
+
+
 def cases(rng: random.Random, real_jpeg: bytes) -> Iterator[tuple[str, Frames]]:
     makers: dict[str, Callable[[random.Random], Frames]] = {
         "random_frames": random_frames, "truncated_header": truncated_header,
         "invalid_utf8": invalid_utf8, "wrong_type": wrong_type, "bad_buffers": bad_buffers,
         "bomb_png": bomb_png, "not_an_image": lambda r: not_an_image(r, real_jpeg),
-        "unknown_or_unserved": unknown_or_unserved,
+        "unknown_or_unserved": unknown_or_unserved, "bad_animation": bad_animation,
+        "unknown_head": unknown_head,
     }
     names = sorted(makers)
     while True:
@@ -257,6 +375,6 @@ def test_the_fuzzed_backend_memory_grows_less_than_50_mb(fuzzed):
 
 
 def test_every_kind_of_malformation_was_tried(fuzzed):
-    assert len(fuzzed["per_kind"]) == 8 and min(fuzzed["per_kind"].values()) > 500
+    assert len(fuzzed["per_kind"]) == 10 and min(fuzzed["per_kind"].values()) > 500
     assert {"bad_message", "bad_image", "image_too_large", "unknown_type",
-            "unsupported_version"} <= set(fuzzed["codes"])
+            "unsupported_version", "unknown_head"} <= set(fuzzed["codes"])
