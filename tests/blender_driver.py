@@ -711,6 +711,42 @@ def scenario_anim_rig(args: dict) -> dict:
     return out
 
 
+def scenario_anim_driven(args: dict) -> dict:
+    """A control driven by a driver (not keyed): the timeline moves the head live, and a bake
+    samples it by evaluating every frame; then Clear Bake hands the head back to the sliders."""
+    import bpy
+    import numpy as np
+
+    obj = _open_head(args)
+    anim_live, bake_cache = _addon("anim_live"), _addon("bake_cache")
+    scene = bpy.context.scene
+    scene.frame_start, scene.frame_end = 1, 24
+    driver = obj.driver_add("headlift_anim.head", 2).driver
+    driver.type, driver.expression = 'SCRIPTED', "frame * 0.02"
+    scene.frame_set(10)
+    out = {"flushed": anim_live.flush(60.0)}
+    with _backend_client(args) as client:
+        def want(frame):
+            return client.animate(obj["headlift_head_id"], {}, {"head": [0.0, 0.0, 0.02 * frame]},
+                                  timeout_s=60)
+
+        out["live_frame_10_error_m"] = float(np.abs(_mesh_verts(obj) - want(10)).max())
+        before = anim_counts()
+        out["bake_error"] = _bake("PC2")
+        errors = {}
+        for frame in (1, 12, 24):
+            scene.frame_set(frame)
+            errors[str(frame)] = float(np.abs(_evaluated_verts(obj) - want(frame)).max())
+        out["baked_max_error_m"] = errors
+        out["frame_after_bake"] = scene.frame_current
+        out["clear_error"] = _run_op(bpy.ops.headlift.clear_bake)
+        out["counts_cleared_equal_before"] = anim_counts() == before
+        scene.frame_set(5)
+        out["flushed_after_clear"] = anim_live.flush(60.0)
+        out["live_after_clear_error_m"] = float(np.abs(_evaluated_verts(obj) - want(5)).max())
+    return out
+
+
 def scenario_anim_measure(args: dict) -> dict:
     """Figures for the report (no test asserts them): live slider latency as bpy sees it, and per
     bake length the import (attach) time, playback time per frame and saved .blend size for a
@@ -801,6 +837,7 @@ SCENARIOS = {
     "anim_bad_bake": scenario_anim_bad_bake,
     "anim_import": scenario_anim_import,
     "anim_rig": scenario_anim_rig,
+    "anim_driven": scenario_anim_driven,
     "anim_measure": scenario_anim_measure,
 }
 

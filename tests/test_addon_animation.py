@@ -131,6 +131,20 @@ def test_a_saved_bake_plays_back_without_any_backend(scenario):
     assert bake["offline_max_error_m"] <= TOLERANCE_M
 
 
+def test_driven_controls_follow_the_timeline_live_and_bake_frame_by_frame(scenario):
+    driven = scenario("anim_driven")
+    assert driven["flushed"] and driven["live_frame_10_error_m"] <= TOLERANCE_M
+    assert driven["bake_error"] is None, driven["bake_error"]
+    assert max(driven["baked_max_error_m"].values()) <= TOLERANCE_M, driven["baked_max_error_m"]
+
+
+def test_clear_bake_removes_it_and_the_sliders_drive_the_head_again(scenario):
+    driven = scenario("anim_driven")
+    assert driven["clear_error"] is None
+    assert driven["counts_cleared_equal_before"]  # modifier and cache file gone
+    assert driven["flushed_after_clear"] and driven["live_after_clear_error_m"] <= TOLERANCE_M
+
+
 # --- bad input: a clear error and the scene untouched --------------------------------------------------
 
 @pytest.mark.parametrize("case, words", [
