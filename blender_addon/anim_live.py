@@ -227,8 +227,28 @@ def on_load_pre(*_args) -> None:
     unknown_heads.clear()
 
 
+@bpy.app.handlers.persistent
+def on_save_pre(filepath="", *_args) -> None:
+    """Bakes travel with the .blend: their .pc2 files go into its headlift_cache folder."""
+    from . import bake_cache
+
+    try:
+        bake_cache.keep_with_blend(filepath if isinstance(filepath, str) else "")
+    except OSError as exc:  # a full disk must not stop the save itself
+        errors.append((ErrorCode.INTERNAL.value, f"bake cache not copied beside the .blend: {exc}"))
+
+
+@bpy.app.handlers.persistent
+def on_save_post(*_args) -> None:
+    from . import bake_cache
+
+    bake_cache.relative_paths()
+
+
 _HANDLERS = ((bpy.app.handlers.frame_change_post, on_frame_change),
-             (bpy.app.handlers.load_pre, on_load_pre))
+             (bpy.app.handlers.load_pre, on_load_pre),
+             (bpy.app.handlers.save_pre, on_save_pre),
+             (bpy.app.handlers.save_post, on_save_post))
 
 
 def register() -> None:

@@ -18,6 +18,7 @@ one hooked up. A failure leaves the object as it was.
 from __future__ import annotations
 
 import re
+import shutil
 import tempfile
 import uuid
 from pathlib import Path
@@ -106,9 +107,10 @@ def clear(obj) -> None:
         return
     if rec.get("method") == "PC2":
         modifier = obj.modifiers.get(rec.get("modifier", MODIFIER_NAME))
-        if modifier is not None:
-            obj.modifiers.remove(modifier)
         path = Path(rec.get("path", ""))
+        if modifier is not None:
+            path = Path(bpy.path.abspath(modifier.filepath))  # follows a moved .blend
+            obj.modifiers.remove(modifier)
         if path.parent.name == CACHE_DIR and path.suffix == ".pc2":  # only files we wrote
             path.unlink(missing_ok=True)
     elif rec.get("method") == "SHAPE_KEYS":
@@ -121,6 +123,49 @@ def clear(obj) -> None:
         if action is not None and action.users == 0:
             bpy.data.actions.remove(action)
     del obj[PROP_BAKE]
+
+
+def keep_with_blend(filepath: str) -> list[Path]:
+    """Before the .blend is saved to ``filepath``: every .pc2 bake not yet in its
+    ``headlift_cache`` folder goes there (moved out of the temp folder, copied from elsewhere so a
+    "Save As" leaves the old file working) and its modifier points there by a relative path.
+    Returns the new cache paths."""
+    if not filepath:
+        return []
+    target_dir = Path(filepath).resolve().parent / CACHE_DIR
+    temp_dir = Path(tempfile.gettempdir()) / CACHE_DIR
+    placed = []
+    for obj in bpy.data.objects:
+        rec = record(obj)
+        modifier = obj.modifiers.get(rec.get("modifier", "")) if rec and rec.get("method") == "PC2" else None
+        if modifier is None:
+            continue
+        source = Path(bpy.path.abspath(modifier.filepath)).resolve()
+        if source.parent == target_dir or not source.is_file():
+            continue
+        target_dir.mkdir(parents=True, exist_ok=True)
+        target = target_dir / source.name
+        if source.parent == temp_dir.resolve():
+            shutil.move(source, target)
+        else:
+            shutil.copyfile(source, target)
+        # Relative to the current file: Blender's Save As remaps relative paths to the new one.
+        modifier.filepath = bpy.path.relpath(str(target)) if bpy.data.filepath else str(target)
+        rec["path"] = str(target)
+        obj[PROP_BAKE] = rec
+        placed.append(target)
+    return placed
+
+
+def relative_paths() -> None:
+    """After a first save: absolute cache paths beside the .blend become relative (next save)."""
+    if not bpy.data.filepath:
+        return
+    for obj in bpy.data.objects:
+        rec = record(obj)
+        modifier = obj.modifiers.get(rec.get("modifier", "")) if rec and rec.get("method") == "PC2" else None
+        if modifier is not None and not modifier.filepath.startswith("//"):
+            modifier.filepath = bpy.path.relpath(modifier.filepath)
 
 
 # --- PC2 ------------------------------------------------------------------------------------------

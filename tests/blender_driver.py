@@ -511,12 +511,17 @@ def scenario_anim_bake(args: dict) -> dict:
         scene.frame_set(frames // 2)
         expected_mid = client.animate(obj["headlift_head_id"], *_controls_at(obj, frames // 2),
                                       timeout_s=60).copy()
-    bpy.ops.wm.save_mainfile()
-    saved = bpy.data.filepath
+    # "Save As" into another folder: the cache goes along (copied: the first file keeps its own).
+    moved = Path(args["work_dir"]) / "moved" / "take.blend"
+    moved.parent.mkdir()
+    bpy.ops.wm.save_as_mainfile(filepath=str(moved))
+    out["old_cache_still_there"] = Path(bake_cache.record(obj)["path"]).parent != moved.parent and \
+        any((Path(args["work_dir"]) / "headlift_cache").glob("*.pc2"))
+    out["moved_cache_files"] = sorted(p.name for p in (moved.parent / "headlift_cache").glob("*"))
 
     # Offline: reopen with no backend anywhere and play the bake back.
     bs.configure(address="tcp://127.0.0.1:9")
-    bpy.ops.wm.open_mainfile(filepath=saved)
+    bpy.ops.wm.open_mainfile(filepath=str(moved))
     obj = bpy.data.objects[args["object"]]
     bpy.context.scene.frame_set(frames // 2)
     out["offline_max_error_m"] = float(np.abs(_evaluated_verts(obj) - expected_mid).max())

@@ -125,9 +125,11 @@ def test_rebaking_as_pc2_removes_the_shape_keys_and_their_action(scenario):
     assert max(bake["pc2_again_max_error_m"].values()) <= TOLERANCE_M
 
 
-def test_a_saved_bake_plays_back_without_any_backend(scenario):
+def test_a_saved_bake_travels_with_the_blend_and_plays_back_without_any_backend(scenario):
     bake = scenario("anim_bake", frames=120)
-    assert bake["offline_modifier_path"].startswith("//headlift_cache/")  # travels with the .blend
+    assert bake["offline_modifier_path"].startswith("//headlift_cache/")
+    assert len(bake["moved_cache_files"]) == 1  # "Save As" elsewhere took the cache along
+    assert bake["old_cache_still_there"]  # and left the first .blend's copy alone
     assert bake["offline_max_error_m"] <= TOLERANCE_M
 
 
