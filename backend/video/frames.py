@@ -22,6 +22,7 @@ class FrameConfig:
     max_seconds: float = 600.0  # 10 minutes: longer takes are split by the artist
     folder_fps: float = 30.0  # a folder of frames carries no rate of its own
     max_pixels: int = 4096 * 4096
+    first_seconds: float | None = None  # use only the start of the take (None: all of it)
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,8 @@ def probe(path: Path, config: FrameConfig | None = None) -> VideoInfo:
         if not (fps > 0 and np.isfinite(fps)):
             raise BadVideoError(f"{path.name}: the video has no usable frame rate")
         info = VideoInfo(fps, tuple(int(n) for n in meta["size"]), int(round(duration * fps)))
+    if config.first_seconds is not None:
+        info = VideoInfo(info.fps, info.size, min(info.frames, int(round(config.first_seconds * info.fps))))
     if info.frames / info.fps > config.max_seconds:
         raise BadVideoError(f"{path.name}: {info.frames / info.fps:.0f} s is longer than the "
                             f"{config.max_seconds:.0f} s a driving take may last; trim it first")
@@ -67,7 +70,10 @@ def iter_frames(path: Path, config: FrameConfig | None = None) -> Iterator[np.nd
     """Yield (H, W, 3) uint8 RGB frames in order. Call ``probe`` first for the limits."""
     config = config or FrameConfig()
     path = Path(path)
-    limit = int(config.max_seconds * max(probe(path, config).fps, 1.0)) + 1
+    info = probe(path, config)
+    limit = int(config.max_seconds * max(info.fps, 1.0)) + 1
+    if config.first_seconds is not None:
+        limit = info.frames
     if path.is_dir():
         for image in _folder_images(path)[:limit]:
             yield _read_image(image)

@@ -33,6 +33,8 @@ RIGID = np.array([10, 151, 9, 8, 109, 338, 67, 297, 6, 168, 197, 195, 5, 4, 1,
 
 # Camera rotation of a head that faces the camera squarely (canonical -> OpenCV camera axes):
 # camera x = canonical +X, camera y (down) = canonical -Z, camera z (away) = canonical +Y.
+SKIN = 468  # landmarks 0..467 lie on the skin; 468..477 are the irises
+
 R_FRONT = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
 
 Basis = Callable[[np.ndarray], tuple[tuple[str, ...], np.ndarray]]
@@ -43,6 +45,9 @@ class SolveConfig:
     depth_weight: float = 0.5  # mediapipe's depth is noisier than its image positions
     neutral_percentile: float = 5.0
     neck_share: float = 0.4  # of the head's rotation carried by the neck joint, the rest by the head
+    # Ridge on the weights, relative to the basis' mean squared column norm: many ARKit shapes move
+    # the same lip points, and without it the bounded solve saturates shapes that cancel each other.
+    ridge: float = 0.02
     smoothing: OneEuroConfig = field(default_factory=OneEuroConfig)
 
 
@@ -88,22 +93,28 @@ def canonicalise(track: Track, reference_m: np.ndarray) -> tuple[np.ndarray, np.
 
 
 def solve_drive(track: Track, fps: float, basis: Basis, config: SolveConfig | None = None,
-                image_size: tuple[int, int] = (512, 512)) -> Drive:
+                image_size: tuple[int, int] = (512, 512), neutral_px: np.ndarray | None = None) -> Drive:
     """Track -> Drive. ``basis(neutral_m (478,3)) -> (names, (E,478,3) landmark offsets at weight 1)``.
-    Raises NoFaceError when no frame has a face."""
+    neutral_px: (478, 3) landmarks of the actor at rest (e.g. found on a neutral photo), or None to
+    use the take's own least-activated face. Raises NoFaceError when no frame has a face."""
     config = config or SolveConfig()
     if not track.found.any():
         raise NoFaceError("no face was found in any frame of the video")
-    first = int(np.flatnonzero(track.found)[0])
-    _, reference = estimate_camera(track.landmarks_px[first].astype(np.float64), image_size)
-    # Two passes: the median face of the take is a steadier reference than any single frame.
-    _, canonical = canonicalise(track, reference.astype(np.float64))
-    neutral = np.nanmedian(canonical, axis=0)
-    rotations, canonical = canonicalise(track, neutral)
-    neutral = np.nanmedian(canonical, axis=0)
+    if neutral_px is not None:
+        _, neutral = estimate_camera(np.asarray(neutral_px, np.float64), image_size)
+        rotations, canonical = canonicalise(track, neutral.astype(np.float64))
+    else:
+        first = int(np.flatnonzero(track.found)[0])
+        _, reference = estimate_camera(track.landmarks_px[first].astype(np.float64), image_size)
+        # Two passes: the median face of the take is a steadier reference than any single frame.
+        _, canonical = canonicalise(track, reference.astype(np.float64))
+        neutral = np.nanmedian(canonical, axis=0)
+        rotations, canonical = canonicalise(track, neutral)
+        neutral = np.nanmedian(canonical, axis=0)
 
     names, offsets = basis(neutral)
-    weights = _solve_weights(canonical - neutral, offsets, track.found, config)
+    weights = _solve_weights(canonical - neutral, offsets, track.found, config,
+                             take_baseline=neutral_px is None)
     head = _head_rotations(rotations, track.found)
 
     missing = track.missing_ranges()
@@ -116,19 +127,25 @@ def solve_drive(track: Track, fps: float, basis: Basis, config: SolveConfig | No
 
 
 def _solve_weights(offsets_t: np.ndarray, basis: np.ndarray, found: np.ndarray,
-                   config: SolveConfig) -> np.ndarray:
-    """offsets_t (T,478,3), basis (E,478,3) -> (T,E) weights in [0,1] (NaN rows where missing)."""
+                   config: SolveConfig, take_baseline: bool = True) -> np.ndarray:
+    """offsets_t (T,478,3), basis (E,478,3) -> (T,E) weights in [0,1] (NaN rows where missing).
+    The iris points (468..477) are left out: gaze is not an expression of the basis."""
     scale = np.array([1.0, 1.0, config.depth_weight])
-    A = (basis * scale).reshape(len(basis), -1).T  # (1434, E)
+    n_shapes = len(basis)
+    A = (basis[:, :SKIN] * scale).reshape(n_shapes, -1).T.astype(np.float64)  # (1404, E)
     rows = np.flatnonzero(found)
-    b = (offsets_t[rows] * scale).reshape(len(rows), -1)  # (n, 1434)
-    # Unbounded pass to find the least-activated face, then a bounded solve against it.
-    free, *_ = np.linalg.lstsq(A, b.T, rcond=None)  # (E, n)
-    baseline = np.percentile(free, config.neutral_percentile, axis=1)
-    b = b - A @ baseline
-    weights = np.full((len(found), len(basis)), np.nan)
-    for i, row in zip(rows, b):
-        weights[i] = lsq_linear(A, row, bounds=(0.0, 1.0), method="bvls").x
+    b = (offsets_t[rows, :SKIN] * scale).reshape(len(rows), -1)  # (n, 1404)
+    lam = config.ridge * float(np.mean(np.sum(A * A, axis=0))) if n_shapes else 0.0
+    if take_baseline:
+        # Ridge pass to find the least-activated face, then a bounded ridge solve against it.
+        free = np.linalg.solve(A.T @ A + lam * np.eye(n_shapes), A.T @ b.T)  # (E, n)
+        b = b - A @ np.percentile(free, config.neutral_percentile, axis=1)
+    A_ridge = np.vstack([A, np.sqrt(lam) * np.eye(n_shapes)])
+    zeros = np.zeros(n_shapes)
+    weights = np.full((len(found), n_shapes), np.nan)
+    if n_shapes:
+        for i, row in zip(rows, b):
+            weights[i] = lsq_linear(A_ridge, np.r_[row, zeros], bounds=(0.0, 1.0), method="bvls").x
     return weights
 
 
