@@ -2,6 +2,11 @@
 
 Several portraits may be given with ``-o`` naming a folder; each head is written as NAME.glb (or
 .obj with ``--format obj``). A failure on one portrait is reported and the rest go on.
+
+``python -m backend.cli drive VIDEO -o take.csv [--neutral PHOTO]``: a video of a face (or a folder
+of frames) -> ARKit weights and head yaw/pitch/roll per frame, in the Live Link Face CSV layout
+(backend/drive.py), so the take also opens in other tools. Frames without a face are bridged and
+listed on stderr.
 """
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from backend.errors import BackendError
@@ -35,6 +41,33 @@ def _reconstruct_one(portrait: Path, output: Path, texture_size: int) -> list[Pa
     return write(head, output)
 
 
+def _drive(video: Path, output: Path, neutral: Path | None) -> int:
+    from backend.drive import drive_from_video
+    from shared.animdata import write_live_link_csv
+
+    neutral_px = None
+    if neutral is not None:
+        from backend.perception import Perceiver
+        neutral_px = Perceiver()(decode_image(neutral.read_bytes())).landmarks_px
+    with tqdm(total=100, desc=video.name, unit="%", leave=False) as bar:
+        def progress(stage: str, fraction: float) -> None:
+            bar.set_postfix_str(stage)
+            bar.update(round(fraction * 100) - bar.n)
+
+        drive = drive_from_video(video, progress=progress, neutral_px=neutral_px)
+    frames = len(drive.weights)
+    times = np.arange(frames) / drive.fps
+    weights = {name: drive.weights[:, e] for e, name in enumerate(drive.expression_names)}
+    output.write_text(write_live_link_csv(times, weights, drive.head_rotation, fps=drive.fps))
+    lost = sum(b - a + 1 for a, b in drive.missing)
+    print(f"{video.name}: {frames} frames at {drive.fps:g} fps -> {output}", file=sys.stderr)
+    if drive.missing:
+        spans = ", ".join(f"{a}-{b}" if a != b else f"{a}" for a, b in drive.missing)
+        print(f"{video.name}: no face in {lost} frame(s) ({spans}); bridged from their neighbours",
+              file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m backend.cli", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -45,7 +78,19 @@ def main(argv: list[str] | None = None) -> int:
     rec.add_argument("--format", choices=("glb", "obj"), default="glb",
                      help="file format when --output is a folder (default glb)")
     rec.add_argument("--texture-size", type=int, default=2048)
+    drv = sub.add_parser("drive", help="video of a face -> Live Link Face CSV of ARKit weights + head angles")
+    drv.add_argument("video", type=Path, help=".mp4/.mov (or any ffmpeg-readable video) or a folder of frames")
+    drv.add_argument("-o", "--output", type=Path, required=True, help="the .csv to write")
+    drv.add_argument("--neutral", type=Path, help="a photo of the actor at rest (default: the take's "
+                                                  "own least-activated face)")
     args = parser.parse_args(argv)
+
+    if args.command == "drive":
+        try:
+            return _drive(args.video, args.output, args.neutral)
+        except (BackendError, OSError, ValueError) as exc:
+            print(f"{args.video}: error: {exc}", file=sys.stderr)
+            return 1
 
     single = len(args.portraits) == 1 and args.output.suffix.lower() in (".glb", ".obj")
     failures = 0

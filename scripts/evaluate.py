@@ -1,4 +1,5 @@
 """Quality report over a folder of portraits: `python scripts/evaluate.py PORTRAIT_DIR --out report/`.
+(`--driving VIDEO` judges video driving instead: scripts/evaluate_driving.py.)
 
 Reconstructs every image (jpg, jpeg, png, webp), renders each head with the backend's own software
 renderer (backend/render.py, not Blender) from the photo's camera and turned cameras, lets
@@ -165,6 +166,9 @@ def summary_line(summary: dict, targets: list[dict]) -> str:
 
 
 def main() -> int:
+    if "--driving" in sys.argv[1:]:  # video driving has its own judge (scripts/evaluate_driving.py)
+        from evaluate_driving import main as driving_main
+        return driving_main(sys.argv[1:])
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("portraits", type=Path, help="folder of portraits")
     parser.add_argument("--out", type=Path, default=Path("report"))

@@ -140,12 +140,14 @@ def _solve_weights(offsets_t: np.ndarray, basis: np.ndarray, found: np.ndarray,
         # Ridge pass to find the least-activated face, then a bounded ridge solve against it.
         free = np.linalg.solve(A.T @ A + lam * np.eye(n_shapes), A.T @ b.T)  # (E, n)
         b = b - A @ np.percentile(free, config.neutral_percentile, axis=1)
-    A_ridge = np.vstack([A, np.sqrt(lam) * np.eye(n_shapes)])
-    zeros = np.zeros(n_shapes)
     weights = np.full((len(found), n_shapes), np.nan)
     if n_shapes:
-        for i, row in zip(rows, b):
-            weights[i] = lsq_linear(A_ridge, np.r_[row, zeros], bounds=(0.0, 1.0), method="bvls").x
+        # |A w - b|^2 + lam |w|^2 = |U w - U^-T A^T b|^2 + const with U^T U = A^T A + lam I, so each
+        # frame's bounded solve runs on an (E, E) system instead of (1404 + E, E).
+        U = np.linalg.cholesky(A.T @ A + lam * np.eye(n_shapes)).T
+        targets = np.linalg.solve(U.T, A.T @ b.T).T  # (n, E)
+        for i, row in zip(rows, targets):
+            weights[i] = lsq_linear(U, row, bounds=(0.0, 1.0), method="bvls").x
     return weights
 
 
