@@ -6,8 +6,8 @@ here so that the protocol itself never needs pyzmq.
 """
 from .errors import ErrorCode, ProtocolError
 from .messages import (
-    PROTOCOL_VERSION, Ack, Animate, Bake, BakeChunk, BakeDone, CameraInfo, Cancel, Error, Frame,
-    Hello, Message, Ping, Pong, Progress, Reconstruct, Result, Rig, RigData, Shutdown, new_id,
+    PROTOCOL_VERSION, Ack, Animate, Bake, BakeChunk, BakeDone, CameraInfo, Cancel, Drive,
+    DriveResult, Error, Frame, Hello, Message, Ping, Pong, Progress, Reconstruct, Result, Rig, RigData, Shutdown, new_id,
 )
 from .protocol import DEFAULT_LIMITS, ProtocolLimits, decode, encode
 
@@ -15,5 +15,5 @@ __all__ = [
     "PROTOCOL_VERSION", "DEFAULT_LIMITS", "ErrorCode", "ProtocolError", "ProtocolLimits",
     "encode", "decode", "new_id", "Message", "Hello", "Ping", "Pong", "Reconstruct", "Progress",
     "Result", "CameraInfo", "Error", "Cancel", "Ack", "Shutdown", "Animate", "Frame", "Bake",
-    "BakeChunk", "BakeDone", "Rig", "RigData",
+    "BakeChunk", "BakeDone", "Rig", "RigData", "Drive", "DriveResult",
 ]

@@ -8,14 +8,14 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .controls import ARKIT_NAMES, MAX_BAKE_FRAMES, MAX_POSE_ANGLE_RAD, POSE_JOINTS
+from .controls import ARKIT_NAMES, MAX_BAKE_FRAMES, MAX_DRIVE_FRAMES, MAX_POSE_ANGLE_RAD, POSE_JOINTS
 from .errors import ErrorCode
 from .fields import (
     Fields, bad, check_float, check_float_list, check_int, check_known, check_names, check_str,
 )
 from .messages import (
-    Ack, Animate, Bake, BakeChunk, BakeDone, CameraInfo, Cancel, Error, Frame, Hello, Message,
-    Ping, Pong, Progress, Reconstruct, Result, Rig, RigData, Shutdown,
+    Ack, Animate, Bake, BakeChunk, BakeDone, CameraInfo, Cancel, Drive, DriveResult, Error, Frame,
+    Hello, Message, Ping, Pong, Progress, Reconstruct, Result, Rig, RigData, Shutdown,
 )
 
 # The buffers each message type carries: name -> (dtype, shape pattern; None = any length).
@@ -31,6 +31,8 @@ BUFFER_SPECS: dict[str, dict[str, tuple[str, tuple[int | None, ...]]]] = {
     Frame.TYPE: {"verts_m": ("<f4", (None, 3))},
     Bake.TYPE: {"expressions": ("<f4", (None, None)), "poses": ("<f4", (None, None, 3))},
     BakeChunk.TYPE: {"verts_m": ("<f4", (None, None, 3))},
+    Drive.TYPE: {"video": ("|u1", (None,))},
+    DriveResult.TYPE: {"weights": ("<f4", (None, None)), "poses": ("<f4", (None, None, 3))},
     RigData.TYPE: {
         "expression_deltas": ("<f4", (None, None, 3)),
         "joint_rest_m": ("<f4", (None, 3)),
@@ -271,6 +273,52 @@ def _dec_rig_data(msg_id: str, b: Fields, a: dict) -> RigData:
                    joint_parents=list(parents), **a)
 
 
+def check_drive_arrays(names: list[str], joints: list[str], weights: np.ndarray, poses: np.ndarray,
+                       missing: list) -> list[list[int]]:
+    """(T, E) weights in [0, 1], (T, J, 3) rotations, missing ranges inside 0..T-1 in order."""
+    frames = weights.shape[0]
+    if not 1 <= frames <= MAX_DRIVE_FRAMES:
+        raise bad("drive_result.buffers.weights", f"a take has 1..{MAX_DRIVE_FRAMES} frames, got {frames}")
+    if weights.shape[1] != len(names):
+        raise bad("drive_result.buffers.weights", f"has {weights.shape[1]} columns for "
+                                                  f"{len(names)} expression_names")
+    if poses.shape[:2] != (frames, len(joints)):
+        raise bad("drive_result.buffers.poses", f"shape must be ({frames}, {len(joints)}, 3), got "
+                                                f"{tuple(poses.shape)}")
+    if not np.isfinite(weights).all() or weights.size and (weights.min() < 0 or weights.max() > 1):
+        raise bad("drive_result.buffers.weights", "weights must be finite and in [0, 1]")
+    check_pose_values(poses, "drive_result.buffers.poses", joints)
+    out, after = [], -1
+    for i, span in enumerate(missing):
+        where = f"drive_result.body.missing[{i}]"
+        if not isinstance(span, (list, tuple)) or len(span) != 2:
+            raise bad(where, "must be a [first, last] frame pair")
+        first = check_int(span[0], where, lo=after + 1, hi=frames - 1)
+        last = check_int(span[1], where, lo=first, hi=frames - 1)
+        out.append([first, last])
+        after = last
+    return out
+
+
+def _dec_drive(msg_id: str, b: Fields, a: dict) -> Drive:
+    video = a["video"]
+    if video.size == 0:
+        raise bad("drive.buffers.video", "is empty")
+    return Drive(id=msg_id, video=video.tobytes(), name=b.str("name", min_len=1, max_len=MAX_NAME),
+                 frames_fps=b.float("frames_fps", lo=0.0, hi=1000.0, default=0.0))
+
+
+def _dec_drive_result(msg_id: str, b: Fields, a: dict) -> DriveResult:
+    names = check_names(b.list("expression_names", max_len=len(ARKIT_NAMES)),
+                        "drive_result.body.expression_names", known=ARKIT_NAMES, what="expression")
+    joints = check_names(b.list("joint_names", max_len=len(POSE_JOINTS)),
+                         "drive_result.body.joint_names", known=POSE_JOINTS, what="joint")
+    missing = check_drive_arrays(names, joints, a["weights"], a["poses"],
+                                 b.list("missing", max_len=MAX_DRIVE_FRAMES, default=[]))
+    return DriveResult(id=msg_id, fps=b.float("fps", lo=1e-3, hi=1000.0), expression_names=names,
+                       joint_names=joints, missing=missing, **a)
+
+
 def _dec_hello(msg_id: str, b: Fields, a: dict) -> Hello:
     versions = b.list("versions", min_len=1, max_len=16)
     return Hello(id=msg_id,
@@ -336,6 +384,7 @@ DECODERS: dict[str, Callable[[str, Fields, dict], Message]] = {
     Animate.TYPE: _dec_animate, Frame.TYPE: _dec_frame, Bake.TYPE: _dec_bake,
     BakeChunk.TYPE: _dec_bake_chunk, BakeDone.TYPE: _dec_bake_done,
     Rig.TYPE: lambda i, b, a: Rig(id=i, head_id=b.id("head_id")), RigData.TYPE: _dec_rig_data,
+    Drive.TYPE: _dec_drive, DriveResult.TYPE: _dec_drive_result,
 }
 
 Arrays = list[tuple[str, np.ndarray]]
@@ -379,6 +428,20 @@ def _enc_reconstruct(m: Reconstruct) -> tuple[dict, Arrays]:
             [("image", np.frombuffer(m.image, dtype=np.uint8))])
 
 
+def _enc_drive(m: Drive) -> tuple[dict, Arrays]:
+    if not isinstance(m.video, (bytes, bytearray, memoryview)):
+        raise bad("drive.video", f"must be bytes, got {type(m.video).__name__}")
+    return ({"name": m.name, "frames_fps": float(m.frames_fps)},
+            [("video", np.frombuffer(m.video, dtype=np.uint8))])
+
+
+def _enc_drive_result(m: DriveResult) -> tuple[dict, Arrays]:
+    body = {"fps": float(m.fps), "expression_names": list(m.expression_names),
+            "joint_names": list(m.joint_names),
+            "missing": [[int(a), int(b)] for a, b in m.missing]}
+    return body, _buffers(m)
+
+
 ENCODERS: dict[type, Callable[[Any], tuple[dict, Arrays]]] = {
     Hello: lambda m: ({"versions": m.versions, "agent": m.agent, "device": m.device,
                        "capabilities": m.capabilities,
@@ -400,4 +463,6 @@ ENCODERS: dict[type, Callable[[Any], tuple[dict, Arrays]]] = {
     RigData: lambda m: ({"expression_names": list(m.expression_names),
                          "joint_names": list(m.joint_names),
                          "joint_parents": [int(p) for p in m.joint_parents]}, _buffers(m)),
+    Drive: _enc_drive,
+    DriveResult: _enc_drive_result,
 }

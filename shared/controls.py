@@ -61,6 +61,7 @@ SMPL_INDEX: dict[str, int] = {"root": 0, **{n: SMPL_JOINT_NAMES.index(n) for n i
 
 # Limits every request is checked against (both sides check; the backend's check is the one that counts).
 MAX_BAKE_FRAMES = 10_000  # about 7 minutes at 24 fps; longer takes are baked in parts
+MAX_DRIVE_FRAMES = 72_000  # a driving take's 10 minutes at up to 120 fps
 MAX_POSE_ANGLE_RAD = 2 * np.pi  # a larger rotation vector is a unit mix-up, not a pose
 
 # Proper rotation taking SMPL's axes (x left, y up, z forward) to the canonical ones (x left, z up,

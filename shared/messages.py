@@ -17,6 +17,9 @@ Who sends what (C = client, S = server; replies carry the ``id`` of the request 
     bake_chunk S->C  consecutive frames of a bake, in frame order (same id as the bake)
     bake_done  S->C  the bake's final answer: how many frames were sent (same id)
     rig        C->S  head_id                           S->C  rig_data (shapes, joints, weights)
+    drive      C->S  a video file's bytes (or a zip of frames), queued like a reconstruct
+    drive_result S->C  per-frame expression weights + joint rotations of the take (same id as
+                     the drive, after zero or more progress); cancel ends it in error "cancelled"
 
 A bake is trusted only when ``bake_done`` arrives and its ``frames`` equals the number of frames
 received in chunks; an error (or silence) instead means nothing of it may be kept.
@@ -238,6 +241,43 @@ class RigData(Message):
 
 
 @dataclass(kw_only=True)
+class Drive(Message):
+    """Solve a video of a face for expression weights and head rotation, queued like a reconstruct.
+
+    video:      the file's bytes as read from disk: any video ffmpeg reads (.mp4, .mov, ...), or a
+                .zip of image frames (a folder of frames, zipped). One ``|u1`` buffer "video"; the
+                whole request must fit the server's ``max_message_bytes`` (hello; 64 MiB by
+                default, about 10 minutes of 720p H.264), and the take its length cap (10 min).
+    name:       the file's name; its suffix tells a .zip of frames from a video.
+    frames_fps: the rate of a zip of frames (0: 30 fps); videos carry their own.
+    """
+
+    TYPE: ClassVar[str] = "drive"
+    video: bytes
+    name: str = "take.mp4"
+    frames_fps: float = 0.0
+
+
+@dataclass(kw_only=True)
+class DriveResult(Message):
+    """The answer to ``drive``, at the video's own frame rate ``fps``.
+
+    weights: (T, E) float32 in [0, 1] for the ARKit ``expression_names``; poses: (T, J, 3) float32
+    axis-angle (canonical frame, relative to the parent joint) for ``joint_names``; missing:
+    inclusive [first, last] frame ranges where no face was found (bridged from the neighbours).
+    1 <= T <= shared.controls.MAX_DRIVE_FRAMES.
+    """
+
+    TYPE: ClassVar[str] = "drive_result"
+    fps: float
+    expression_names: list[str]
+    joint_names: list[str]
+    weights: np.ndarray
+    poses: np.ndarray
+    missing: list[list[int]] = field(default_factory=list)
+
+
+@dataclass(kw_only=True)
 class Error(Message):
     """The request ``id`` failed. ``id`` is "" when the failing request's id could not be read."""
 
@@ -251,7 +291,7 @@ class Error(Message):
 
 @dataclass(kw_only=True)
 class Cancel(Message):
-    """Ask the server to stop the reconstruct or bake whose request id is ``target`` (queued or
+    """Ask the server to stop the reconstruct, bake or drive whose request id is ``target`` (queued or
     running; a bake stops at its next chunk)."""
 
     TYPE: ClassVar[str] = "cancel"
@@ -277,5 +317,5 @@ class Shutdown(Message):
 MESSAGE_TYPES: dict[str, type[Message]] = {
     cls.TYPE: cls
     for cls in (Hello, Ping, Pong, Reconstruct, Progress, Result, Error, Cancel, Ack, Shutdown,
-                Animate, Frame, Bake, BakeChunk, BakeDone, Rig, RigData)
+                Animate, Frame, Bake, BakeChunk, BakeDone, Rig, RigData, Drive, DriveResult)
 }
