@@ -159,6 +159,16 @@ def _on_event(event: messages.Message) -> None:
             done = time.monotonic()
             timings.append((done - head.sent_at, done - received))
             bpy.context.window_manager.headlift_anim_job.live_ms = (done - head.sent_at) * 1000
+            _redraw_viewports()
+
+
+def _redraw_viewports() -> None:
+    # A timer's data edits do not redraw by themselves; the viewport must show the new pose now.
+    wm = bpy.context.window_manager
+    for window in getattr(wm, "windows", []):
+        for area in window.screen.areas:
+            if area.type == 'VIEW_3D':
+                area.tag_redraw()
 
 
 def write_vertices(obj, verts_m: np.ndarray) -> bool:

@@ -261,10 +261,12 @@ class HEADLIFT_OT_reattach(_JobOperator, bpy.types.Operator):
         obj = _active_head(context)
         if obj is None:
             return self._fail(context, "Select a Headlift head first")
-        source = Path(obj.get(imp_head.PROP_SOURCE, ""))
-        if not obj.get(imp_head.PROP_SOURCE) or not source.is_file():
-            return self._fail(context, f"Re-attach failed: the portrait '{source}' this head was "
-                                       "made from is gone; reconstruct the head again")
+        source = _portrait_of(obj)
+        if source is None:
+            return self._fail(context, f"Re-attach failed: the portrait "
+                                       f"'{obj.get(imp_head.PROP_SOURCE, '')}' this head was made "
+                                       "from is gone (also not beside the .blend); reconstruct "
+                                       "the head again")
         prefs = preferences.get(context)
         try:
             job = ReconstructJob(prefs.backend_address, source.read_bytes(), obj.name,
@@ -297,6 +299,17 @@ class HEADLIFT_OT_reattach(_JobOperator, bpy.types.Operator):
         anim_live.forget(obj, old_id)
         anim_live.control_changed(obj)
         return f"re-attached '{obj.name}' to the backend ({note})"
+
+
+def _portrait_of(obj) -> Path | None:
+    """The stored portrait path, else a file of that name beside the .blend (a moved project)."""
+    stored = obj.get(imp_head.PROP_SOURCE, "")
+    if not stored:
+        return None
+    candidates = [Path(stored)]
+    if bpy.data.filepath:
+        candidates.append(Path(bpy.path.abspath("//")) / Path(stored).name)
+    return next((c for c in candidates if c.is_file()), None)
 
 
 class HEADLIFT_OT_reset_controls(bpy.types.Operator):

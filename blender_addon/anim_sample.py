@@ -7,8 +7,6 @@ restored afterwards.
 """
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 
 from . import anim_live, anim_props
@@ -118,11 +116,3 @@ def _check(expressions, pose, frame_start: int) -> None:
             raise ValueError(f"'{joint}' rotation {values[bad[0]].tolist()} at frame "
                              f"{frame_start + bad[0]} is not finite or longer than a full turn")
 
-
-@contextlib.contextmanager
-def restored_frame(scene):
-    frame, subframe = scene.frame_current, scene.frame_subframe
-    try:
-        yield
-    finally:
-        scene.frame_set(frame, subframe=subframe)
