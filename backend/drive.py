@@ -63,3 +63,55 @@ def drive_from_video(path: Path, config: DriveConfig | None = None, progress: Pr
     if progress:
         progress("solve", 1.0)
     return drive
+
+
+# --- the server's drive job ---------------------------------------------------------------------
+
+MAX_ZIP_BYTES = 2 << 30  # unpacked size of a zip of frames (a zip bomb is refused, not unpacked)
+
+
+def drive_request(video: bytes, name: str, frames_fps: float = 0.0, config: DriveConfig | None = None,
+                  progress: Progress | None = None,
+                  should_cancel: Callable[[], bool] | None = None) -> Drive:
+    """A drive request's bytes -> Drive. The bytes go to a private temporary file (ffmpeg reads
+    files) or, for a .zip of frames, a temporary folder; both are removed afterwards."""
+    import tempfile
+    import zipfile
+
+    from backend.errors import BadVideoError
+    from backend.video.frames import IMAGE_SUFFIXES
+
+    config = config or DriveConfig()
+    suffix = Path(name).suffix.lower()[:8] or ".mp4"
+    with tempfile.TemporaryDirectory(prefix="headlift_drive_") as tmp:
+        source = Path(tmp) / f"take{suffix}"
+        source.write_bytes(video)
+        if suffix == ".zip":
+            frames = Path(tmp) / "frames"
+            frames.mkdir()
+            try:
+                with zipfile.ZipFile(source) as archive:
+                    members = [m for m in archive.infolist() if not m.is_dir()
+                               and Path(m.filename).suffix.lower() in IMAGE_SUFFIXES]
+                    if sum(m.file_size for m in members) > MAX_ZIP_BYTES:
+                        raise BadVideoError(f"{name}: the frames unpack to more than "
+                                            f"{MAX_ZIP_BYTES >> 30} GiB")
+                    for i, m in enumerate(sorted(members, key=lambda m: m.filename)):
+                        # Flat, numbered names: no path from the archive is ever used.
+                        (frames / f"{i:06d}{Path(m.filename).suffix.lower()}").write_bytes(archive.read(m))
+            except (zipfile.BadZipFile, OSError) as exc:
+                raise BadVideoError(f"{name} is not a readable zip of frames") from exc
+            source = frames
+            if frames_fps > 0:
+                from dataclasses import replace
+                config = replace(config, frames=replace(config.frames, folder_fps=frames_fps))
+        return drive_from_video(source, config, progress, should_cancel)
+
+
+def to_drive_result(request_id: str, drive: Drive):
+    """Drive -> the protocol's DriveResult (shared.messages)."""
+    from shared.messages import DriveResult
+
+    return DriveResult(id=request_id, fps=float(drive.fps), expression_names=list(drive.expression_names),
+                       joint_names=list(drive.joint_names), weights=drive.weights, poses=drive.poses,
+                       missing=[[int(a), int(b)] for a, b in drive.missing])

@@ -43,8 +43,8 @@ import zmq
 
 from shared.errors import ErrorCode, ProtocolError
 from shared.messages import (
-    PROTOCOL_VERSION, Ack, Animate, Bake, Cancel, Error, Hello, Message, Ping, Pong, Reconstruct,
-    Rig, Shutdown,
+    PROTOCOL_VERSION, Ack, Animate, Bake, Cancel, Drive, Error, Hello, Message, Ping, Pong,
+    Reconstruct, Rig, Shutdown,
 )
 from shared.protocol import ProtocolLimits, decode, encode
 
@@ -64,7 +64,7 @@ ROUTER_SNDHWM = 16
 HEARTBEAT_IVL_MS = 1000
 HEARTBEAT_TIMEOUT_MS = 3000
 CAPABILITIES = [Hello.TYPE, Ping.TYPE, Reconstruct.TYPE, Cancel.TYPE, Shutdown.TYPE,
-                Animate.TYPE, Bake.TYPE, Rig.TYPE]
+                Animate.TYPE, Bake.TYPE, Rig.TYPE, Drive.TYPE]
 
 
 @dataclass
@@ -192,7 +192,8 @@ class Server:
             self._log(identity, exc.request_id or "", "?", size, exc.code.value, started)
             return
         handler = {Hello: self._on_hello, Ping: self._on_ping, Reconstruct: self._on_job,
-                   Bake: self._on_job, Animate: self._on_fast, Rig: self._on_fast,
+                   Bake: self._on_job, Drive: self._on_job, Animate: self._on_fast,
+                   Rig: self._on_fast,
                    Cancel: self._on_cancel, Shutdown: self._on_shutdown}.get(type(msg))
         if handler is None:
             reply: Message | None = Error(id=msg.id, code=ErrorCode.BAD_MESSAGE,

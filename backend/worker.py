@@ -26,8 +26,8 @@ import zmq
 
 from shared.errors import ErrorCode, ProtocolError
 from shared.messages import (
-    Animate, Bake, BakeChunk, BakeDone, CameraInfo, Error, Frame, Message, Progress, Reconstruct,
-    Result, Rig, RigData, new_id,
+    Animate, Bake, BakeChunk, BakeDone, CameraInfo, Drive, Error, Frame, Message, Progress,
+    Reconstruct, Result, Rig, RigData, new_id,
 )
 from shared.protocol import encode
 
@@ -150,6 +150,8 @@ class Worker(threading.Thread):
                 try:
                     if isinstance(job.request, Bake):
                         self._bake(job)
+                    elif isinstance(job.request, Drive):
+                        self._drive(job)
                     else:
                         self._run(job)
                 except Exception:  # a bug here must not take the job thread down with it
@@ -262,6 +264,27 @@ class Worker(threading.Thread):
                   bytes=job.size_bytes, outcome=outcome, frames=request.frames, frames_sent=sent,
                   seconds=round(time.monotonic() - job.queued_at, 3),
                   stages={k: round(v, 3) for k, v in stages.items()})
+
+    def _drive(self, job: Job) -> None:
+        """Track and solve a driving video (backend/drive.py): progress while tracking, then one
+        drive_result or one error. A cancel is honoured every 30 frames of tracking."""
+        from . import drive
+
+        request: Drive = job.request
+        try:
+            if job.cancel.is_set():
+                raise CancelledError("the job was cancelled before it started")
+            take = drive.drive_request(request.video, request.name, request.frames_fps,
+                                       progress=self._progress_reporter(job),
+                                       should_cancel=job.cancel.is_set)
+            frames, outcome = encode(drive.to_drive_result(request.id, take)), "ok"
+        except Exception as exc:
+            code = error_code_for(exc)
+            frames, outcome = encode(error_reply(request.id, exc, code)), code.value
+        self._send(b"final", job, frames)
+        log_event("request", client=job.identity.hex(), id=request.id, type=request.TYPE,
+                  bytes=job.size_bytes, outcome=outcome,
+                  seconds=round(time.monotonic() - job.queued_at, 3))
 
     def _progress_reporter(self, job: Job):
         """``progress(stage, fraction)`` for the pipeline: throttled, never raises into it."""

@@ -57,18 +57,20 @@ import zmq
 from .errors import ErrorCode, ProtocolError
 from .liveness import HEARTBEAT_IVL_MS, HEARTBEAT_TIMEOUT_MS, ConnectionWatch, CurveKeys
 from .messages import (
-    Ack, Animate, Bake, BakeChunk, BakeDone, Cancel, Error, Frame, Hello, Message, Ping, Pong,
-    Progress, Reconstruct, Result, Rig, RigData, Shutdown,
+    Ack, Animate, Bake, BakeChunk, BakeDone, Cancel, Drive, DriveResult, Error, Frame, Hello,
+    Message, Ping, Pong, Progress, Reconstruct, Result, Rig, RigData, Shutdown,
 )
 from .protocol import DEFAULT_LIMITS, ProtocolLimits, decode, encode
 
 DEFAULT_ADDRESS = "tcp://127.0.0.1:5555"
 RECONSTRUCT_TIMEOUT_S = 600.0  # a CPU-only laptop may take minutes for a first reconstruct
 BAKE_TIMEOUT_S = 600.0  # a bake may wait behind reconstructs in the backend's queue
+DRIVE_TIMEOUT_S = 1800.0  # a 10-minute take tracked on a slow CPU, behind queued jobs
 REQUEST_TIMEOUT_S = 10.0  # everything else is answered by the socket thread right away
 RETRY_INTERVAL_S = 1.0  # hello/ping are sent again this often until answered
 RETRIED_KINDS = frozenset({Hello.TYPE, Ping.TYPE})  # idempotent: a duplicate answer is dropped
-JOB_KINDS = frozenset({Reconstruct.TYPE, Bake.TYPE})  # queued jobs: cancelled when given up on
+# Queued jobs: cancelled when given up on.
+JOB_KINDS = frozenset({Reconstruct.TYPE, Bake.TYPE, Drive.TYPE})
 # Requests that end at once with backend_unreachable when their connection breaks (not resent:
 # the backend that held them is gone). hello/ping are resent instead; cancel/shutdown just expire.
 LOST_WITH_CONNECTION = JOB_KINDS | {Animate.TYPE, Rig.TYPE}
@@ -183,6 +185,15 @@ class HeadliftClient:
                 del self._pending[request_id]
                 self._cancel_quietly(request_id)
 
+    def drive(self, video: bytes, name: str = "take.mp4", frames_fps: float = 0.0,
+              on_progress: Callable[[Progress], None] | None = None,
+              timeout_s: float = DRIVE_TIMEOUT_S) -> DriveResult:
+        """Send a video file's bytes (or a .zip of frames, ``frames_fps`` their rate) and wait for
+        the take's expression weights and joint rotations. The request must fit the server's
+        ``max_message_bytes`` (hello). Raises ProtocolError: bad_video, no_face, cancelled, ..."""
+        return self.request(Drive(video=video, name=name, frames_fps=frames_fps), timeout_s,
+                            on_progress)
+
     def rig(self, head_id: str, timeout_s: float = REQUEST_TIMEOUT_S) -> RigData:
         """The head's whole rig (expression shapes, joints, skin weights) for "Export rig"."""
         return self.request(Rig(head_id=head_id), timeout_s)
@@ -227,8 +238,8 @@ class HeadliftClient:
             raise ProtocolError(ErrorCode.BAD_MESSAGE, f"request id {msg.id} is already in flight")
         frames = encode(msg)
         if timeout_s is None:
-            timeout_s = {Reconstruct.TYPE: RECONSTRUCT_TIMEOUT_S,
-                         Bake.TYPE: BAKE_TIMEOUT_S}.get(msg.TYPE, REQUEST_TIMEOUT_S)
+            timeout_s = {Reconstruct.TYPE: RECONSTRUCT_TIMEOUT_S, Bake.TYPE: BAKE_TIMEOUT_S,
+                         Drive.TYPE: DRIVE_TIMEOUT_S}.get(msg.TYPE, REQUEST_TIMEOUT_S)
         now = time.monotonic()
         self._pending[msg.id] = _Pending(msg.id, msg.TYPE, timeout_s, now + timeout_s, frames,
                                          frames)
