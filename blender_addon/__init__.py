@@ -1,8 +1,8 @@
 """Headlift: one portrait in, a textured 3D head out. The add-on is thin; a local backend computes."""
 import bpy
 
-from . import (anim_live, anim_ops, anim_panel, anim_props, local_backend, operators, panel,
-               preferences, properties)
+from . import (anim_drive, anim_live, anim_ops, anim_panel, anim_props, local_backend, operators,
+               panel, preferences, properties)
 
 _classes = (
     *preferences.classes,
@@ -10,6 +10,7 @@ _classes = (
     *anim_props.classes,
     *operators.classes,
     *anim_ops.classes,
+    *anim_drive.classes,
     *panel.classes,
     *anim_panel.classes,
 )

@@ -90,6 +90,7 @@ class HEADLIFT_PT_animation(bpy.types.Panel):
         header.label(text="Data")
         if body is not None:
             body.operator("headlift.import_take", icon='IMPORT')
+            body.operator("headlift.drive_from_video", text="Drive from Video…", icon='FILE_MOVIE')
             body.operator("headlift.export_rig", icon='ARMATURE_DATA')
             body.operator("headlift.reattach", icon='FILE_REFRESH')
 
