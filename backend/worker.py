@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import itertools
 import math
 import queue
 import threading
@@ -63,6 +64,36 @@ class Job:
     size_bytes: int
     cancel: threading.Event = field(default_factory=threading.Event)
     queued_at: float = field(default_factory=time.monotonic)
+
+
+class JobQueue:
+    """The worker's bounded queue: bakes before reconstructs, each kind in arrival order.
+
+    A bake takes about a second and a reconstruct a minute; first come, first served would make
+    every client's bake wait for every reconstruct submitted before it (8 clients: the first one
+    gets its bake only after all 8 heads). ``put_nowait`` raises ``queue.Full`` past ``maxsize``;
+    ``None`` (stop) goes behind everything, so queued jobs still answer (cancelled) first.
+    """
+
+    def __init__(self, maxsize: int) -> None:
+        self._queue: queue.PriorityQueue[tuple[int, int, Job | None]] = queue.PriorityQueue(
+            maxsize)
+        self._seq = itertools.count()
+
+    @staticmethod
+    def _rank(job: Job | None) -> int:
+        if job is None:
+            return 2
+        return 0 if isinstance(job.request, Bake) else 1
+
+    def put_nowait(self, job: Job | None) -> None:
+        self._queue.put_nowait((self._rank(job), next(self._seq), job))
+
+    def put(self, job: Job | None, timeout: float | None = None) -> None:
+        self._queue.put((self._rank(job), next(self._seq), job), timeout=timeout)
+
+    def get(self) -> Job | None:
+        return self._queue.get()[2]
 
 
 class FastLane(threading.Thread):
@@ -123,16 +154,16 @@ def to_rig_data(request_id: str, rig) -> RigData:
 
 
 class Worker(threading.Thread):
-    """Runs jobs (reconstruct, bake) one at a time, in arrival order.
+    """Runs jobs (reconstruct, bake) one at a time: bakes first, each kind in arrival order.
 
-    ``jobs`` is the bounded queue the socket thread fills (``put_nowait``; full means busy);
-    ``None`` in it stops the thread. ``device`` is "probing" until torch has been imported.
+    ``jobs`` is the bounded queue the socket thread fills (``put_nowait``; full means busy;
+    bakes go first, see ``JobQueue``); ``None`` in it stops the thread. ``device`` is "probing" until torch has been imported.
     """
 
     def __init__(self, context: zmq.Context, reply_endpoint: str, config: ServerConfig,
                  registry: HeadRegistry) -> None:
         super().__init__(name="headlift-worker", daemon=True)
-        self.jobs: queue.Queue[Job | None] = queue.Queue(maxsize=config.max_queued_jobs)
+        self.jobs = JobQueue(maxsize=config.max_queued_jobs)
         self.device = "probing"
         self._context = context
         self._reply_endpoint = reply_endpoint

@@ -482,7 +482,40 @@ def test_a_client_that_reads_nothing_cannot_make_the_server_grow_and_loses_its_b
     assert_serving(head)
 
 
-# --- a backend that dies during a bake (keep this test last: it kills the module's backend) -------
+# --- a backend that freezes or dies during a bake ---------------------------------------------------
+
+def test_a_backend_frozen_mid_bake_surfaces_within_5_s_through_heartbeats(head):
+    """SIGSTOP: the connection stays open but nothing answers; ZMTP heartbeats (answered by
+    libzmq's I/O thread, never by Python) turn that into backend_unreachable. Once the backend
+    resumes, it finds the client gone, gives the bake up and serves again."""
+    bake = make_bake(head.head_id, {}, {"head": np.full((LONG_BAKE, 3), -0.2, np.float32)})
+    collector = BakeCollector(bake, keep=False)
+    frozen_at = None
+    final = None
+    with HeadliftClient(head.address) as client:
+        client.submit(bake)
+        try:
+            for event in events_for(client, bake.id):
+                if isinstance(event, Error):
+                    final = event
+                    break
+                collector.add(event)
+                if collector.received >= 20 and frozen_at is None:
+                    os.kill(head.backend.process.pid, signal.SIGSTOP)
+                    frozen_at = time.monotonic()
+            noticed_s = time.monotonic() - frozen_at
+        finally:
+            os.kill(head.backend.process.pid, signal.SIGCONT)
+    print(f"frozen backend noticed after {noticed_s:.2f} s")
+    assert final is not None and final.code is ErrorCode.BACKEND_UNREACHABLE
+    assert noticed_s < DEAD_BACKEND_NOTICE_S
+    assert collector.received < LONG_BAKE and not collector.done
+    runs = worker_bake_runs(head, bake.id)
+    assert len(runs) == 1 and runs[0]["outcome"] == "cancelled"
+    assert_serving(head)
+
+
+# (keep this test last: it kills the module's backend)
 
 def test_a_backend_killed_mid_bake_surfaces_within_5_s_and_no_partial_bake_is_complete(head):
     """SIGKILL while a bake streams and another waits in the queue: both end with
@@ -521,6 +554,7 @@ def test_a_backend_killed_mid_bake_surfaces_within_5_s_and_no_partial_bake_is_co
                 killed_at = time.monotonic()
         noticed_s = time.monotonic() - killed_at
     waiting.join(timeout=BOUND_S)
+    print(f"killed backend noticed after {noticed_s:.2f} s")
     assert final is not None and final.code is ErrorCode.BACKEND_UNREACHABLE
     assert "lost the connection" in final.message
     assert noticed_s < DEAD_BACKEND_NOTICE_S
