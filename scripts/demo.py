@@ -116,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{len(head.data.vertices)} vertices, {len(head.data.polygons)} faces, "
             f"texture {tuple(head.active_material.node_tree.nodes['Headlift Texture'].image.size)}")
         # Saved first, so the bake's point cache lands beside the .blend (out/headlift_cache/).
+        bpy.context.preferences.filepaths.save_version = 0  # no head.blend1 from the final save
         bpy.ops.wm.save_as_mainfile(filepath=str(out / "head.blend"))
         clip = None
         if args.clip_frames > 0:
