@@ -103,6 +103,7 @@ def main() -> int:
     parser.add_argument("--skip-animation", action="store_true", help="no animate / bake figures")
     parser.add_argument("--animate-calls", type=int, default=50)
     parser.add_argument("--bake-frames", type=int, default=250)
+    parser.add_argument("--drive", type=Path, help="also time track+solve on this driving video")
     args = parser.parse_args()
     image = decode_image(args.portrait.read_bytes()) if args.portrait else default_portrait()
     import torch
@@ -123,6 +124,11 @@ def main() -> int:
               f"{a['bake_per_frame_ms']:.1f} ms per frame (submit to last frame decoded; the "
               f"backend posed for {a['bake_backend_pose_s']:.2f} s and sent for "
               f"{a['bake_backend_send_s']:.2f} s)")
+    if args.drive:  # video driving (scripts/evaluate_driving.py)
+        from evaluate_driving import bench_drive
+        d = bench_drive(args.drive)
+        print(f"track+solve {args.drive.name}: {d['fps_wall']:.0f} frames/s wall, {d['fps_cpu']:.0f} "
+              f"frames/s CPU ({d['frames']} frames; track {d['track_s']:.1f} s, solve {d['solve_s']:.1f} s)")
     return 0
 
 

@@ -208,6 +208,25 @@ def strip(picks: list[tuple[np.ndarray, np.ndarray]], out_path: Path, tile: int 
     sheet.save(out_path)
 
 
+def bench_drive(video: Path) -> dict[str, float]:
+    """Track+solve speed on one video (decode included): frames/s by the wall clock and by this
+    process's CPU time (all its threads; on a shared machine the CPU figure is the steadier one)."""
+    from backend.drive import expression_basis
+    from backend.video.frames import probe
+    from backend.video.solve import solve_drive
+    from backend.video.track import track_faces
+
+    info = probe(video)
+    t0, c0 = time.perf_counter(), time.process_time()
+    track = track_faces(iter_frames(video), info.frames)
+    t1, c1 = time.perf_counter(), time.process_time()
+    solve_drive(track, info.fps, expression_basis, image_size=info.size)
+    t2, c2 = time.perf_counter(), time.process_time()
+    n = len(track.found)
+    return {"frames": n, "track_s": t1 - t0, "solve_s": t2 - t1, "track_cpu_s": c1 - c0,
+            "solve_cpu_s": c2 - c1, "fps_wall": n / (t2 - t0), "fps_cpu": n / (c2 - c0)}
+
+
 def summary_line(metrics: dict) -> str:
     f = lambda v: "n/a" if v is None else f"{v:.2f}"  # noqa: E731
     ok = "PASS" if all(metrics["passes"].values()) else "FAIL"
