@@ -51,6 +51,11 @@ class PriorConfig:
     blend_m: float = 0.012
     face_blend_m: float = 0.005  # a wider fillet bulges into a welt round the face
     face_lip_m: float = 0.012
+    # The egg fitted to the forehead outline bulges ahead of the eyes and cheeks (its widest point
+    # is at eye height); it is cut this far behind the face surface inside the outline, the cut
+    # fading out over face_cut_fade_m past it, so the face layer alone shapes eye sockets and nose.
+    face_cut_behind_m: float = 0.003
+    face_cut_fade_m: float = 0.015
     angle_bins: int = 360
 
 
@@ -110,6 +115,7 @@ class HeadPrior:
         self.face_half = half
         self.face_depth = torch.from_numpy(extended.astype(np.float32))
         self.face_outside = torch.from_numpy((dist_m - reach).astype(np.float32))
+        self.face_cut_weight = torch.from_numpy(np.clip(1.0 - dist_m / c.face_cut_fade_m, 0, 1).astype(np.float32))
         # Past the outline the face continues as a thin lip that dives into the skull; a full-depth
         # slab there would stand out as a wall beside the cheeks.
         self.face_depth_extent = torch.from_numpy(
@@ -124,6 +130,18 @@ class HeadPrior:
         back = torch.clamp(front + extent, max=0.02)
         slab = torch.maximum(front - y, y - back)
         return torch.maximum(slab, outside)
+
+    def behind_face(self, p: torch.Tensor, inside: torch.Tensor) -> torch.Tensor:
+        """inside (N,) field values -> the same, cut away ahead of the face surface (inside the face
+        outline, fading out past it): the skull and hair may not cover the eyes or cheeks."""
+        c = self.config
+        x, y, z = p.unbind(-1)
+        front = _sample_map(self.face_depth, x, z, self.face_half, self.face_half)
+        weight = _sample_map(self.face_cut_weight, x, z, self.face_half, self.face_half)
+        # Fading, the cut moves ahead of the face; it ends where the weight does (far from the
+        # outline the extended face depth bends far back and would cut the whole skull).
+        cut = front + c.face_cut_behind_m - y - (1.0 - weight) * 0.05
+        return torch.where(weight > 0, torch.maximum(inside, cut), inside)
 
     # --- skull and hair ---------------------------------------------------------------------
     def _fit_skull_front(self, landmarks_m: np.ndarray) -> float:
@@ -227,6 +245,7 @@ class HeadPrior:
     # --- all together -------------------------------------------------------------------------
     def __call__(self, points_m: torch.Tensor) -> torch.Tensor:
         c = self.config
-        head = smooth_min(self.face_sdf(points_m), self.skull_hair_sdf(points_m), c.face_blend_m)
+        skull = self.behind_face(points_m, self.skull_hair_sdf(points_m))
+        head = smooth_min(self.face_sdf(points_m), skull, c.face_blend_m)
         body = smooth_min(head, self.body_sdf(points_m), c.blend_m)
         return torch.maximum(body, c.bust_bottom_z_m - points_m[:, 2])
