@@ -39,6 +39,11 @@ class AppearanceConfig:
     unseen_conf: float = 0.1
     crown_below_eyes_m: float = 0.03  # unseen head above this (about the ears' top) takes the crown
     crown_ramp_m: float = 0.02
+    # Behind the ears (canonical y > 0 is behind the ear axis) the unseen head down to the nape
+    # (about mouth height) is hair or scalp too: the crown's colour, not the cheek's skin smeared
+    # back as a band round the head.
+    behind_ears_m: float = 0.01
+    nape_below_mouth_m: float = 0.0
     fill_cell_m: float = 0.004
     fill_neighbours: int = 8
     fill_downsample: int = 4
@@ -229,9 +234,13 @@ def build_appearance(tri: Triplane, verts_m: np.ndarray, faces: np.ndarray, imag
     crown = crown_colour(*seen[(XZ, 0)], seen_cover[(XZ, 0)], tri.size_m / res)
     fills[back] = np.where(face[..., None], crown[None], fills[back])
     ear_z = float(landmarks_m[[33, 263], 2].mean()) - config.crown_below_eyes_m
+    nape_z = float(landmarks_m[13, 2]) - config.nape_below_mouth_m
     for key in ((XZ, 1), (YZ, 0), (YZ, 1), (XY, 1)):
-        z = points[key][..., 2]
-        above = np.clip((z - ear_z) / config.crown_ramp_m, 0.0, 1.0)[..., None]
+        y, z = points[key][..., 1], points[key][..., 2]
+        above = np.clip((z - ear_z) / config.crown_ramp_m, 0.0, 1.0)
+        behind = (np.clip((y - config.behind_ears_m) / config.crown_ramp_m, 0.0, 1.0)
+                  * np.clip((z - nape_z) / config.crown_ramp_m, 0.0, 1.0))
+        above = np.maximum(above, behind)[..., None]
         hair = crown[None] if key == back else crown.mean(0)
         fills[key] = fills[key] * (1 - above) + hair * above
     for p in range(3):
