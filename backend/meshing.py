@@ -35,6 +35,7 @@ class MeshingConfig:
     body_keep: float = 1 / 6
     max_triangles: int = 100_000
     decimation_aggressiveness: float = 5.0  # fast-simplification's agg; 7 leaves folded slivers
+    retry_scales: tuple[float, ...] = (1.0, 0.97, 1.03, 0.9)  # head/body targets tried in turn
 
 
 def extract_mesh(tri: Triplane, config: MeshingConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -78,7 +79,7 @@ def adaptive_decimate(verts_m: np.ndarray, faces: np.ndarray,
 
     Each region is simplified on its own with its border vertices fixed (fast-simplification's
     preserve_border keeps them bit-exact), then the regions are stitched back on those vertices.
-    Returns the input unchanged when the result would not be closed and in one piece.
+    Returns the input unchanged when no try (config.retry_scales) gives one closed piece.
     """
     verts_m = np.asarray(verts_m, np.float64)
     faces = np.asarray(faces, np.int64)
@@ -90,6 +91,20 @@ def adaptive_decimate(verts_m: np.ndarray, faces: np.ndarray,
     if over > 1:  # the face keeps its share; the other regions give way
         spare = max(config.max_triangles - wanted[0], 0.0)
         wanted[1:] *= spare / max(wanted[1:].sum(), 1.0)
+    # Now and then a collapse next to a fixed border pinches an edge between four triangles; other
+    # targets collapse other edges, so a few nearby ones are tried before keeping full resolution.
+    for scale in config.retry_scales:
+        verts, merged = _decimate_regions(verts_m, faces, region, wanted * np.array([1.0, scale, scale]),
+                                          config)
+        mesh = trimesh.Trimesh(verts, merged, process=False)
+        if mesh.is_watertight and len(mesh.split(only_watertight=False)) == 1:
+            return verts, merged
+    return verts_m, faces
+
+
+def _decimate_regions(verts_m: np.ndarray, faces: np.ndarray, region: np.ndarray, wanted: np.ndarray,
+                      config: MeshingConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Each region simplified to its wanted triangle count, borders fixed, stitched back."""
     out_verts, out_faces = [], []
     global_of_border: dict[int, int] = {}
     n_out = 0
@@ -129,11 +144,7 @@ def adaptive_decimate(verts_m: np.ndarray, faces: np.ndarray,
     verts = np.asarray(out_verts, np.float64)
     merged = np.concatenate(out_faces)
     used, merged = np.unique(merged, return_inverse=True)
-    verts, merged = verts[used], merged.reshape(-1, 3)
-    mesh = trimesh.Trimesh(verts, merged, process=False)
-    if not mesh.is_watertight or len(mesh.split(only_watertight=False)) != 1:
-        return verts_m, faces
-    return verts, merged
+    return verts[used], merged.reshape(-1, 3)
 
 
 def _drop_folded_pairs(faces: np.ndarray) -> np.ndarray:
