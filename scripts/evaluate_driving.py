@@ -193,7 +193,10 @@ def evaluate_driving(video: Path, head, max_seconds: float | None = None, strip_
         render_lm.append(judge(render))
         if t in keep:
             picks.append((frame, render))
-    metrics = compare(face_measures(np.stack(video_lm)), face_measures(np.stack(render_lm)))
+    video_m, render_m = face_measures(np.stack(video_lm)), face_measures(np.stack(render_lm))
+    metrics = compare(video_m, render_m)
+    metrics["series"] = {f"{who}_{k}": [None if not np.isfinite(x) else round(float(x), 5) for x in v]
+                         for who, m in (("video", video_m), ("render", render_m)) for k, v in m.items()}
     metrics.update(frames=n, fps=drive.fps, missing=[list(r) for r in drive.missing],
                    track_solve_fps_wall=n / solve_wall, track_solve_fps_cpu=n / solve_cpu)
     metrics["passes"] = passes(metrics)
@@ -249,7 +252,9 @@ def main(argv: list[str] | None = None) -> int:
     metrics, picks = evaluate_driving(args.driving, head, args.seconds)
     metrics.update(video=str(args.driving), portrait=str(args.portrait), targets=TARGETS)
     args.out.mkdir(parents=True, exist_ok=True)
+    series = metrics.pop("series")
     (args.out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    (args.out / "series.json").write_text(json.dumps(series))
     strip(picks, args.out / "strip.png")
     print(summary_line(metrics))
     return 0 if all(metrics["passes"].values()) else 1

@@ -197,3 +197,68 @@ def test_a_drive_cancelled_midway_ends_in_cancelled(client: HeadliftClient, driv
                 final = event
     assert isinstance(final, Error) and final.code == ErrorCode.CANCELLED, final
     assert client.ping() is not None
+
+
+# --- the add-on --------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def addon_drive(run_blender, addon_zip, backend, portraits_dir, driving_dir, d3_frames, short_clip,
+                tmp_path_factory) -> dict:
+    """Drive from Video in headless Blender on a head reconstructed through the add-on."""
+    import json
+    import subprocess
+
+    from blender_driver import RESULT_MARKER
+    from conftest import BLENDER_SCENARIO_TIMEOUT_S, REPO_ROOT
+
+    work = tmp_path_factory.mktemp("addon-drive")
+    blend = work / "prepared" / "head.blend"
+    head = run_blender("anim_prepare", address=backend.address,
+                       image=str(portraits_dir / "fr_obama.jpg"), blend=str(blend))
+    folder = work / "frames"
+    folder.mkdir()
+    for i, frame in enumerate(d3_frames):
+        Image.fromarray(np.full_like(frame, 200) if 20 <= i < 30 else frame).save(folder / f"f{i:03d}.png")
+    not_a_video = work / "notes.mp4"
+    not_a_video.write_text("not a video")
+    args = {"zip": str(addon_zip), "user_dir": str(work / "user"),
+            "blend": str(blend), "work_dir": str(work / "scene"), "object": head["object"],
+            "address": backend.address, "video": str(short_clip), "folder": str(folder),
+            "long_video": str(driving_dir / "lp_d3.mp4"), "not_a_video": str(not_a_video)}
+    proc = subprocess.run([sys.executable, str(REPO_ROOT / "tests" / "blender_drive_driver.py"),
+                           json.dumps(args)], cwd=REPO_ROOT, capture_output=True, text=True,
+                          timeout=BLENDER_SCENARIO_TIMEOUT_S)
+    lines = [l for l in proc.stdout.splitlines() if l.startswith(RESULT_MARKER)]
+    assert proc.returncode == 0 and lines, (proc.stdout + proc.stderr)[-4000:]
+    result = json.loads(lines[-1].split(" ", 1)[1])
+    assert result.pop("ok"), result.get("traceback")
+    return result
+
+
+def test_the_addon_keys_a_video_take_at_the_scene_rate(addon_drive):
+    """2 s at 30 fps become keys on every frame 1..48 of a 24 fps scene, weights in [0, 1], on the
+    expression sliders and the neck and head rotations."""
+    video = addon_drive["video"]
+    assert video["error"] is None, video["error"]
+    keys = video["keys"]
+    expressions = [k for k in keys if k.split("[")[0].split(".")[-1] in addon_drive["expressions"]]
+    assert expressions and any("head" in k for k in keys) and any("neck" in k for k in keys)
+    for path, points in keys.items():
+        assert [f for f, _ in points] == list(range(1, 49)), path
+    assert all(0.0 <= v <= 1.0 for k in expressions for _, v in keys[k])
+    assert video["frame_range"][1] >= 48
+
+
+def test_the_addon_reports_frames_without_a_face_and_keys_across_them(addon_drive):
+    folder = addon_drive["folder"]
+    assert folder["error"] is None, folder["error"]
+    assert "no face in 10 video frame(s)" in folder["status"]
+    assert all(len(points) == CLIP_FRAMES for points in folder["keys"].values())
+
+
+def test_the_addon_leaves_the_scene_untouched_on_a_bad_file_or_a_cancelled_drive(addon_drive):
+    bad = addon_drive["bad"]
+    assert bad["error"] and "bad_video" in bad["error"] and bad["unchanged"]
+    cancelled = addon_drive["cancelled"]
+    assert cancelled["error"][0] == "cancelled"
+    assert cancelled["unchanged"] and cancelled["keys"] == 0
