@@ -96,7 +96,12 @@ def stop() -> None:
 
 
 def _tick():
-    return POLL_S if _pump() else None
+    try:
+        return POLL_S if _pump() else None
+    except Exception as exc:  # a timer that raises is dropped silently: say why live updates stop
+        errors.append((ErrorCode.INTERNAL.value, f"live update stopped: {type(exc).__name__}: {exc}"))
+        _heads.clear()
+        return None
 
 
 def _pump() -> bool:
