@@ -331,6 +331,29 @@ def test_the_head_registry_forgets_the_least_recently_used_head():
         registry.get("b")
 
 
+def test_queued_bakes_run_before_queued_reconstructs_and_stop_comes_last():
+    import queue
+
+    from backend.worker import Job, JobQueue
+    from shared.messages import Bake
+
+    def bake() -> Job:
+        return Job(identity=b"c", size_bytes=0, request=Bake(
+            head_id="h", expression_names=[], pose_joints=[], expressions=np.zeros((1, 0)),
+            poses=np.zeros((1, 0, 3))))
+
+    def reconstruct() -> Job:
+        return Job(identity=b"c", size_bytes=0, request=Reconstruct(image=b"x"))
+
+    jobs = JobQueue(maxsize=5)
+    order = [reconstruct(), bake(), None, reconstruct(), bake()]
+    for job in order:
+        jobs.put_nowait(job)
+    with pytest.raises(queue.Full):
+        jobs.put_nowait(bake())
+    assert [jobs.get() for _ in order] == [order[1], order[4], order[0], order[3], None]
+
+
 # --- end to end, once the pipeline exists ----------------------------------------------------
 
 @requires_pipeline
