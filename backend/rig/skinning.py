@@ -1,14 +1,19 @@
-"""Smooth skinning weights: rigid cores blended across the surface by geodesic distance.
+"""Smooth skinning weights: rigid cores, and each joint's rotation faded out across the surface.
 
 Each joint owns a core of vertices that must move rigidly with it (the skull and face with the head,
-the arm stubs with the shoulders, the bottom of the bust with the root). Between cores a vertex's
-weights blend by its distances along the surface to them, so a transition spans the whole gap
-between two cores: long hair blends over its whole length instead of tearing at one seam, and the
-steepest weight change is about 1.5 / gap. (Harmonic weights were tried first: pinned regions
-with corners make their gradients blow up next to the corner, which tore the skin under the chin.)
+the arm stubs with the shoulders, the bottom of the bust with the root). Away from the head and neck
+cores their rotation fades out with distance along the surface, measured in a metric where each
+edge counts its length over its distance from the joint (rotation_graph): a rotation moves a point
+in proportion to that distance, so fading evenly in this metric stretches the skin about evenly.
+Hair far behind the neck or a collar's rim gets a long transition, the neck itself a short one, and
+the stretch of a 45 degree turn stays under about 2x. No body core lies within that reach of the
+head and neck cores (hair hanging onto a collar would otherwise be a seam), except the bust's
+bottom band, which the fade always reaches zero at. (Harmonic weights were tried first: pinned
+regions with corners make their gradients blow up next to the corner, which tore the skin under
+the chin. backend/rig/measure.py measures the stretch.)
 Three nested fractions:
-    a = how much a vertex follows head rotation   (1 on the head core, 0 well below the neck base)
-    b = how much it follows neck rotation         (1 on the head and neck, 0 at the same place)
+    a = how much a vertex follows head rotation   (1 on the head core, 0 beyond its reach)
+    b = how much it follows neck rotation         (1 on the head and neck, 0 beyond its reach)
     c = how the rest divides among the body joints (root, collars, shoulders)
 giving head = a, neck = b - a, body joint k = (1 - b) * c_k: rows sum to 1 by construction.
 Vertices outside the main surface (mouth interior parts) copy the nearest main-surface vertex.
@@ -33,12 +38,18 @@ class SkinningConfig:
     jaw_margin_m: float = 0.012  # the head core reaches this far below the chin / jaw line
     face_margin_m: float = 0.02  # and this far beyond the face's sides, below the ears
     neck_core_above_m: float = 0.02  # neck rotation is whole above neck base + this
-    # Head and neck rotation are gone this far below the neck base: a short neck (or a chin that
-    # meets the chest, as under long hair) twists a little of the upper chest instead of tearing.
+    # This far below the neck base, whatever lies beyond the head's and neck's reach follows the
+    # body alone (a short neck, or a chin near the chest, twists a little upper chest instead).
     torso_below_neck_m: float = 0.07
     shoulder_core_inset_m: float = 0.01  # arm core starts this far inside the shoulder joint
     collar_core_m: float = 0.05  # radius of the collar core around the collar-shoulder midpoint
     root_core_height_m: float = 0.05  # bottom band of the bust that moves only with the root
+    pivot_floor_m: float = 0.03  # rotation_graph: distances from a joint count at least this much
+    # How far, in rotation_graph's metric (about radians), the head's / neck's rotation fades out
+    # from its core. A turn by theta faded over a smoothstep of length L shears the skin by about
+    # 1.5 * 2 sin(theta / 2) / L: 0.9 at 45 degrees for L = 1.25.
+    head_reach: float = 1.25
+    neck_reach: float = 1.25
 
 
 def smoothstep(t: np.ndarray) -> np.ndarray:
@@ -57,6 +68,17 @@ def edge_graph(verts: np.ndarray, faces: np.ndarray) -> sp.csr_matrix:
     return (g + g.T).tocsr()
 
 
+def rotation_graph(graph: sp.csr_matrix, verts: np.ndarray, pivot: np.ndarray, floor_m: float) -> sp.csr_matrix:
+    """The edge graph with each edge's length divided by its midpoint's distance from `pivot`
+    (at least floor_m). A joint rotation moves a point in proportion to that distance, so a weight
+    blended evenly in this metric stretches the skin about evenly: far from the joint (hair hanging
+    behind the neck, a collar's rim) the transition is drawn out, near it (the neck) it is short."""
+    g = graph.tocoo()
+    mid = 0.5 * (verts[g.row] + verts[g.col])
+    reach = np.maximum(np.linalg.norm(mid - pivot, axis=1), floor_m)
+    return sp.csr_matrix((g.data / reach, (g.row, g.col)), shape=g.shape)
+
+
 def surface_distance(graph: sp.csr_matrix, sources: np.ndarray) -> np.ndarray:
     """(V,) distance along mesh edges to the nearest vertex in `sources` ((V,) bool); inf when
     there are none or they cannot be reached."""
@@ -65,13 +87,13 @@ def surface_distance(graph: sp.csr_matrix, sources: np.ndarray) -> np.ndarray:
     return csgraph.dijkstra(graph, directed=False, indices=np.flatnonzero(sources), min_only=True)
 
 
-def blend(d_one: np.ndarray, d_zero: np.ndarray) -> np.ndarray:
-    """1 on the first set, 0 on the second, eased across the gap between them."""
+def fade(d_core: np.ndarray, d_zero: np.ndarray, reach: float) -> np.ndarray:
+    """1 on a core, 0 at `reach` from it or on the zero set, whichever comes first, eased between
+    (distances (V,) to the core and to the zero set)."""
     with np.errstate(invalid="ignore", divide="ignore"):
-        t = d_zero / (d_one + d_zero)
-    t = np.where(np.isfinite(d_zero) & ~np.isfinite(d_one), 0.0, t)
-    t = np.where(~np.isfinite(d_zero), 1.0, np.nan_to_num(t, nan=1.0))
-    return smoothstep(t)
+        across = np.nan_to_num(d_core / (d_core + d_zero), nan=1.0)
+    across = np.where(np.isfinite(d_core) & ~np.isfinite(d_zero), 0.0, across)
+    return 1.0 - smoothstep(np.maximum(d_core / reach, across))
 
 
 def _main_component(faces: np.ndarray, n_verts: int) -> np.ndarray:
@@ -85,8 +107,9 @@ def _main_component(faces: np.ndarray, n_verts: int) -> np.ndarray:
 
 def head_core(verts: np.ndarray, landmarks_m: np.ndarray, skeleton: Skeleton,
               config: SkinningConfig) -> np.ndarray:
-    """(V,) bool: skull, face and jaw — everything above a plane through the chin and the jaw angles
-    (lowered by a margin), except hair hanging beside the jaw below the skull base."""
+    """(V,) bool: skull, face and jaw — everything above the skull base (the head joint's height),
+    and below it what lies between the face's sides above a plane through the chin and the jaw
+    angles (lowered by a margin): not hair hanging beside the jaw or behind the neck."""
     lm = np.asarray(landmarks_m, dtype=np.float64)
     chin, jaw_r, jaw_l = lm[CHIN], lm[JAW_ANGLES[0]], lm[JAW_ANGLES[1]]
     normal = np.cross(jaw_l - chin, jaw_r - chin)
@@ -96,7 +119,9 @@ def head_core(verts: np.ndarray, landmarks_m: np.ndarray, skeleton: Skeleton,
     above_jaw = (verts - chin) @ normal > -config.jaw_margin_m
     head_z = skeleton.rest_m[skeleton.names.index("head"), 2]
     face_half = float(np.abs(lm[list(FACE_SIDES), 0]).max()) + config.face_margin_m
-    return above_jaw & ((np.abs(verts[:, 0]) < face_half) | (verts[:, 2] > head_z))
+    # Everything above the skull base is skull (the back of the head included, whatever the jaw
+    # plane's tilt); below it, only what is between the face's sides above the jaw plane.
+    return (above_jaw & (np.abs(verts[:, 0]) < face_half)) | (verts[:, 2] > head_z)
 
 
 def body_cores(verts: np.ndarray, skeleton: Skeleton, config: SkinningConfig) -> dict[str, np.ndarray]:
@@ -136,17 +161,25 @@ def skin_weights(verts_m: np.ndarray, faces: np.ndarray, landmarks_m: np.ndarray
     z = v[:, 2]
     neck_z = float(skeleton.rest_m[names.index("neck"), 2])
 
+    joint = {name: skeleton.rest_m[i].astype(np.float64) for i, name in enumerate(names)}
+    g_head = rotation_graph(graph, v, joint["head"], c.pivot_floor_m)
+    g_neck = rotation_graph(graph, v, joint["neck"], c.pivot_floor_m)
     cores = body_cores(v, skeleton, c)
-    body = np.zeros(len(v), dtype=bool)
+    head = head_core(v, landmarks_m, skeleton, c)
+    neck = head | (z > neck_z + c.neck_core_above_m)
+    d_head = surface_distance(g_head, head)
+    d_neck = surface_distance(g_neck, neck)
+    # Nothing but the bust's bottom band binds to the body within a turn's reach of the head and
+    # neck cores: hair hanging beside the jaw onto a collar, a chin near the chest, get a whole
+    # transition instead of a seam.
+    clear = (d_head >= c.head_reach) & (d_neck >= c.neck_reach)
+    cores = {k: m & (clear | (k == "root")) for k, m in cores.items()}
+    torso = (z < neck_z - c.torso_below_neck_m) & clear
     for m in cores.values():
-        body |= m
-    head = head_core(v, landmarks_m, skeleton, c) & ~body
-    neck = (head | (z > neck_z + c.neck_core_above_m)) & ~body
-    torso = (z < neck_z - c.torso_below_neck_m) | body
+        torso |= m
 
-    d_torso = surface_distance(graph, torso)
-    a = blend(surface_distance(graph, head), d_torso)
-    b = np.maximum(blend(surface_distance(graph, neck), d_torso), a)
+    a = fade(d_head, surface_distance(g_head, torso), c.head_reach)
+    b = np.maximum(fade(d_neck, surface_distance(g_neck, torso), c.neck_reach), a)
     # The body's share divides by inverse squared distance to each body core (Shepard): flat on
     # the cores, smooth between them.
     body_names = [k for k in names if k not in ("head", "neck")]
