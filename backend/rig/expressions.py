@@ -25,16 +25,16 @@ from backend.rig.surface import ConstrainedSolver, FrontView, cotangent_laplacia
 from shared.controls import ARKIT_NAMES
 
 MM = 1e-3
-BLINK_CLOSURE = 1.0  # of the way from the upper lid to the lower
-BLINK_CREASE = 0.6  # the lid crease closes this fraction of its height above the lid margin
-JAW_OPEN_RAD = 0.36  # jawOpen = 1 turns the jaw ~21 degrees: a wide-open mouth (~4 cm between the lips)
+BLINK_MEET = 0.25  # a blink's lids meet this fraction of the opening above the lower lid
+JAW_OPEN_RAD = 0.33  # jawOpen = 1 turns the jaw ~19 degrees: a wide-open mouth (~3.5 cm between the lips)
 
 
 @dataclass(frozen=True)
 class Move:
     """Landmarks `core` (written for the subject's left side) move by `mm` (x, y, z in the canonical
     frame, millimetres for an average-sized face); landmarks near them follow with a Gaussian falloff
-    of `radius_mm`. gate: "upper" / "lower" lets only that side of the lip slit move."""
+    of `radius_mm`. gate: "upper" / "lower" lets only that side of the lip slit move; "brow"
+    leaves the eyelid margins where they are."""
 
     core: tuple[int, ...]
     mm: tuple[float, float, float]
@@ -56,7 +56,7 @@ _UPPER_LIPS = UPPER_LIP_OUTER + UPPER_LIP_INNER
 _LOWER_LIPS = LOWER_LIP_OUTER + LOWER_LIP_INNER
 
 SIDED: dict[str, tuple[Move, ...]] = {
-    "mouthSmile": (Move(_CORNER, (4.0, 3.0, 6.0), 13.0), Move(_CHEEK, (1.0, -1.0, 3.0), 14.0),
+    "mouthSmile": (Move(_CORNER, (4.0, 3.0, 8.0), 14.0), Move(_CHEEK, (1.0, -1.0, 3.0), 14.0),
                    Move(EYES["left"]["lower"][2:7], (0.0, 0.0, 0.8), 5.0)),
     "mouthFrown": (Move(_CORNER, (1.5, 0.0, -5.5), 12.0),),
     "mouthDimple": (Move(_CORNER, (2.0, 4.0, 0.5), 11.0),),
@@ -65,8 +65,8 @@ SIDED: dict[str, tuple[Move, ...]] = {
                    Move(_LOWER_LIP_L, (0.0, 1.0, 1.2), 7.0, "lower")),
     "mouthLowerDown": (Move(_LOWER_LIP_L, (0.0, 0.5, -4.0), 9.0, "lower"),),
     "mouthUpperUp": (Move(_UPPER_LIP_L, (0.0, 0.0, 4.0), 9.0, "upper"),),
-    "browDown": (Move(_BROW_L, (-1.5, 0.0, -4.0), 12.0), Move(_BROW_INNER_L, (-1.5, 0.5, -1.0), 8.0)),
-    "browOuterUp": (Move(_BROW_OUTER_L, (0.0, 0.0, 5.0), 14.0),),
+    "browDown": (Move(_BROW_L, (-1.5, 0.0, -4.0), 12.0, "brow"), Move(_BROW_INNER_L, (-1.5, 0.5, -1.0), 8.0, "brow")),
+    "browOuterUp": (Move(_BROW_OUTER_L, (0.0, 0.0, 5.0), 14.0, "brow"),),
     "cheekSquint": (Move(_CHEEK, (0.0, 0.0, 3.0), 12.0), Move(EYES["left"]["lower"][1:8], (0.0, 0.0, 1.2), 4.0)),
     "noseSneer": (Move(_ALA_L, (0.5, 0.0, 3.0), 8.0), Move((279, 429, 358), (0.0, 0.0, 1.5), 12.0)),
 }
@@ -80,8 +80,8 @@ SYMMETRIC: dict[str, tuple[Move, ...]] = {
     "mouthShrugLower": (Move(LOWER_LIP_OUTER[3:8] + (18, 200, 199, 175), (0.0, -1.0, 3.0), 12.0, "lower"),),
     "mouthShrugUpper": (Move(UPPER_LIP_OUTER[3:8], (0.0, -0.5, 2.5), 9.0, "upper"),),
     "mouthClose": (Move(_LOWER_LIPS, (0.0, 0.0, 6.0), 7.0, "lower"), Move(_UPPER_LIPS, (0.0, 0.0, -3.0), 6.0, "upper")),
-    "browInnerUp": (Move(_BROW_INNER_L + mirror(_BROW_INNER_L), (0.0, 0.0, 6.0), 14.0),
-                    Move((9, 151, 108, 337), (0.0, 0.0, 3.0), 15.0)),
+    "browInnerUp": (Move(_BROW_INNER_L + mirror(_BROW_INNER_L), (0.0, 0.0, 6.0), 14.0, "brow"),
+                    Move((9, 151, 108, 337), (0.0, 0.0, 3.0), 15.0, "brow")),
     "cheekPuff": (Move(_CHEEK[:3] + (427, 436, 416, 434), (6.0, -2.0, 0.0), 16.0),),
 }
 # Symmetric moves with an x component are mirrored too (the left half moves +x, the right -x).
@@ -108,6 +108,11 @@ class _Face:
         self.jaw = JawField(self.lm)
         self.jaw_weight = landmark_jaw_weight(self.lm)
         self.upper = self._upper_gate()
+        # Brows pull the skin above the eyes, not the lid margins (a blink stays shut under raised brows).
+        self.lid_hold = np.ones(478)
+        for e in EYES.values():
+            self.lid_hold[list(e["upper"] + e["lower"])] = 0.0
+            self.lid_hold[list(e["upper2"])] = 0.4
 
     def _upper_gate(self) -> np.ndarray:
         """(478,) 1 above the lip slit, 0 below, 1/2 at the corners and far to the sides."""
@@ -131,6 +136,8 @@ class _Face:
             w = w * self.upper
         elif m.gate == "lower":
             w = w * (1.0 - self.upper)
+        elif m.gate == "brow":
+            w = w * self.lid_hold
         w[list(IRISES[0] + IRISES[1])] = 0.0
         return w[:, None] * vec
 
@@ -153,23 +160,29 @@ class _Face:
         up, low = list(e["upper"][1:-1]), list(e["lower"])
         unit = MM * self.s
         if kind == "eyeBlink":
-            lower = self.lm[low]
-            order = np.argsort(lower[:, 0])
-            # Each upper-lid point drops onto the lower lid below it (which rises a little).
-            target = np.stack([np.interp(self.lm[up, 0], lower[order, 0], lower[order, k]) for k in range(3)], 1)
-            target[:, 2] += 0.6 * unit
-            out[up] = BLINK_CLOSURE * (target - self.lm[up])
-            # The crease comes down further than the lid margin, so the dark band between them
-            # (lashes, the lid's shadow) folds into a thin lash line at the closure; the skin
-            # above the crease slides down over the eye.
-            o_up = np.argsort(self.lm[up, 0])
-            for ring, pull in (("upper2", 1.0), ("upper3", 0.5)):
+            # The lids meet BLINK_MEET of the way up from the lower lid: the upper lid's lash line
+            # comes down to close the seam, and the skin under the eye (plain skin, where the
+            # upper lid's may be hidden under a hooded crease or brow in the photo) rises.
+            o_up, o_low = np.argsort(self.lm[up, 0]), np.argsort(self.lm[low, 0])
+
+            def line(idx, order, at):
+                return np.stack([np.interp(at, self.lm[idx, 0][order], self.lm[idx, k][order]) for k in range(3)], 1)
+
+            meet_up = line(low, o_low, self.lm[up, 0])
+            meet_up += BLINK_MEET * (self.lm[up] - meet_up)
+            out[up] = meet_up - self.lm[up]
+            inner = low[1:-1]
+            meet_low = line(up, o_up, self.lm[inner, 0])
+            meet_low = self.lm[inner] + BLINK_MEET * (meet_low - self.lm[inner])
+            out[inner] = meet_low - self.lm[inner]
+            out[up, 1] = out[inner, 1] = 0.0  # closing is a vertical motion seen from the front
+            for ring, share in (("upper2", 0.35), ("upper3", 0.1)):
                 idx = list(e[ring])
-                margin_z = np.interp(self.lm[idx, 0], self.lm[up, 0][o_up], self.lm[up, 2][o_up])
-                drop = np.interp(self.lm[idx, 0], self.lm[up, 0][o_up], out[up, 2][o_up])
-                out[idx, 2] = pull * (drop - BLINK_CREASE * np.maximum(self.lm[idx, 2] - margin_z, 0.0))
-            out[low[1:-1], 2] = 0.6 * unit
-            out[list(e["lower2"][1:-1]), 2] = 0.3 * unit
+                out[idx, 2] = share * np.interp(self.lm[idx, 0], self.lm[up, 0][o_up], out[up, 2][o_up])
+            o_in = np.argsort(self.lm[inner, 0])
+            for ring, share in (("lower2", 0.75), ("lower3", 0.35)):
+                idx = list(e[ring][1:-1])
+                out[idx, 2] = share * np.interp(self.lm[idx, 0], self.lm[inner, 0][o_in], out[inner, 2][o_in])
         elif kind == "eyeSquint":
             out[low[1:-1], 2] = 2.0 * unit
             out[list(e["lower2"][1:-1]), 2] = 1.6 * unit
@@ -256,6 +269,8 @@ class ExpressionConfig:
     falloff_mm: float = 22.0  # the solve reaches this far past the nearest landmark handle
     eye_front_mm: float = 2.0  # an eye-opening vertex is on the front surface within this depth
     pixel_mm: float = 0.5  # of the front view that finds handle vertices
+    lid_margin_mm: float = 1.5  # the eye opening's vertices reach this far past the lid lines
+    lining_mm: float = 12.0  # the mouth bag follows the lips' shapes, fading out this deep
 
 
 def _handles(verts: np.ndarray, faces: np.ndarray, lm: np.ndarray, mouth, view: FrontView) -> np.ndarray:
@@ -283,7 +298,9 @@ def _eye_openings(verts: np.ndarray, faces: np.ndarray, lm: np.ndarray, taken: n
         x = verts[cand, 0]
         z_up = np.interp(x, lm[up, 0][o_up], lm[up, 2][o_up])
         z_low = np.interp(x, lm[low, 0][o_low], lm[low, 2][o_low])
-        cand = cand[(verts[cand, 2] < z_up) & (verts[cand, 2] > z_low)]
+        # A little past each lid line too: the lid margins between handles then close exactly.
+        margin = config.lid_margin_mm * MM * face_scale(lm)
+        cand = cand[(verts[cand, 2] < z_up + margin) & (verts[cand, 2] > z_low - margin)]
         if len(cand) == 0:
             out[side] = cand
             continue
@@ -310,8 +327,9 @@ def build_expressions(verts_m: np.ndarray, faces: np.ndarray, landmarks_m: np.nd
     n = len(verts)
     deltas = np.zeros((len(names), n, 3))
 
-    # The surface the shapes spread over: skin and mouth bag (teeth and tongue are separate parts).
-    surface = np.ones(n, bool) if mouth is None else mouth.region <= 1
+    # The surface the shapes spread over: the skin. The mouth bag hangs from the lips' edge and
+    # follows it (below); teeth and tongue move only with the jaw.
+    surface = np.ones(n, bool) if mouth is None else mouth.region == 0
     surf_faces = faces[surface[faces].all(axis=1)]
     face_lm = lm[:L.FACE_SURFACE]
     view = FrontView(verts, surf_faces, face_lm[:, [0, 2]].min(0) - 0.01, face_lm[:, [0, 2]].max(0) + 0.01,
@@ -335,8 +353,7 @@ def build_expressions(verts_m: np.ndarray, faces: np.ndarray, landmarks_m: np.nd
 
     dist, _ = cKDTree(verts[con_idx]).query(verts)
     region = surface & (dist < config.falloff_mm * MM * face.s)
-    if mouth is not None:
-        region |= mouth.region == 1
+    # The region's rim holds still; the lips' cut edge is not a rim (it moves with the lips).
     rim = region & ~_interior(region, surf_faces)
     fixed_idx = np.concatenate([con_idx, eye_idx, np.flatnonzero(rim & ~np.isin(np.arange(n), np.r_[con_idx, eye_idx]))])
     fixed_val = np.concatenate([values, eye_vals, np.zeros((len(fixed_idx) - len(con_idx) - len(eye_idx), len(spread), 3))])
@@ -352,6 +369,13 @@ def build_expressions(verts_m: np.ndarray, faces: np.ndarray, landmarks_m: np.nd
     for j, k in enumerate(spread):
         deltas[k, fixed_idx] = fixed_val[:, j]
         deltas[k, idx[free_local]] = solved[:, j]
+
+    if mouth is not None:
+        # The lining hangs from the lips: near them it moves with them, deeper it holds still.
+        bag = np.flatnonzero(mouth.cavity_lip >= 0)
+        follow = 1.0 - smoothstep(mouth.cavity_depth_m[bag] / (config.lining_mm * MM * face.s))
+        for k in spread:
+            deltas[k, bag] = deltas[k, mouth.cavity_lip[bag]] * follow[:, None]
 
     jaw_weight = mouth.jaw_weight if mouth is not None else face.jaw.weight(verts)
     hinge = mouth.hinge_m if mouth is not None else face.jaw.hinge

@@ -52,7 +52,7 @@ class MouthConfig:
     # Interior colours (sRGB): lip lining at the slit fading to the dark back of the mouth.
     lining_rgb: tuple[int, int, int] = (140, 55, 52)
     cavity_rgb: tuple[int, int, int] = (48, 16, 14)
-    teeth_rgb: tuple[int, int, int] = (222, 214, 196)
+    teeth_rgb: tuple[int, int, int] = (206, 198, 180)
     tongue_rgb: tuple[int, int, int] = (186, 88, 92)
 
 
@@ -66,6 +66,7 @@ class MouthGeometry:
     each lip, corner to corner (the two corners are shared); interior_rgb (V, 3) uint8 the colour
     of the interior parts (0 on skin); hinge_m (3,) a point on the jaw's hinge axis (along X)."""
 
+
     verts_m: np.ndarray
     faces: np.ndarray
     region: np.ndarray
@@ -75,6 +76,8 @@ class MouthGeometry:
     interior_rgb: np.ndarray
     hinge_m: np.ndarray
     n_skin_verts: int
+    cavity_depth_m: np.ndarray | None = None  # (V,) float32 how far behind the lips a bag vertex is, 0 elsewhere
+    cavity_lip: np.ndarray | None = None  # (V,) int64 the lip-edge vertex a bag vertex hangs from, -1 elsewhere
 
     def part(self, name: str) -> np.ndarray:
         """(V,) bool mask of one region by name."""
@@ -103,7 +106,7 @@ def build_mouth(verts_m: np.ndarray, faces: np.ndarray, landmarks_m: np.ndarray,
     lower_lip = np.concatenate([[path[0]], lower_copies, [path[-1]]])
     n_cut = len(verts)
 
-    bag_v, bag_f, bag_jaw, bag_depth = _bag(verts, upper_lip, lower_lip, slit, s, c)
+    bag_v, bag_f, bag_jaw, bag_depth, bag_lip = _bag(verts, upper_lip, lower_lip, slit, s, c)
     # Where the lips fold back steeply the bag's first rings would show in front of them: keep every
     # interior point behind the surface as seen from the front.
     half = 0.5 * abs(slit[-1, 0] - slit[0, 0])
@@ -134,6 +137,10 @@ def build_mouth(verts_m: np.ndarray, faces: np.ndarray, landmarks_m: np.ndarray,
     jaw[region == TEETH_LOWER] = 1.0
     jaw[region == TONGUE] = 1.0
 
+    depth = np.zeros(len(verts))
+    depth[n_cut:n_cut + len(bag_v)] = bag_depth
+    hangs = -np.ones(len(verts), np.int64)
+    hangs[n_cut:n_cut + len(bag_v)] = bag_lip
     rgb = np.zeros((len(verts), 3))
     t = np.clip(bag_depth / (10.0 * MM * s), 0.0, 1.0)[:, None]
     rgb[n_cut:n_cut + len(bag_v)] = (1 - t) * np.array(c.lining_rgb) + t * np.array(c.cavity_rgb)
@@ -142,7 +149,8 @@ def build_mouth(verts_m: np.ndarray, faces: np.ndarray, landmarks_m: np.ndarray,
     return MouthGeometry(verts_m=verts.astype(np.float32), faces=faces.astype(np.int32), region=region,
                          jaw_weight=jaw.astype(np.float32), upper_lip=upper_lip, lower_lip=lower_lip,
                          interior_rgb=np.round(rgb).astype(np.uint8), hinge_m=JawField(lm).hinge,
-                         n_skin_verts=len(verts_m))
+                         n_skin_verts=len(verts_m), cavity_depth_m=depth.astype(np.float32),
+                         cavity_lip=hangs)
 
 
 def _behind(points: np.ndarray, front: FrontView, margin: float) -> np.ndarray:
@@ -221,7 +229,7 @@ def _cut(verts: np.ndarray, faces: np.ndarray, path: np.ndarray, slit: np.ndarra
 def _bag(verts, upper_lip, lower_lip, slit, s, c: MouthConfig):
     """The cavity: rings stepping back from the slit, each a lens opening up and down, closed by a
     cap. -> (new verts (B, 3), faces (G, 3) on the full vertex numbering, jaw weight (B,),
-    depth behind the lips (B,))."""
+    depth behind the lips (B,), the lip-edge vertex each hangs from (B,), -1 for the cap)."""
     loop = np.concatenate([upper_lip, lower_lip[1:-1][::-1]])  # corner, upper..., corner, lower...
     side = np.concatenate([[0.0], np.ones(len(upper_lip) - 2), [0.0], -np.ones(len(lower_lip) - 2)])
     q = verts[loop]
@@ -255,7 +263,8 @@ def _bag(verts, upper_lip, lower_lip, slit, s, c: MouthConfig):
     ring_jaw = 0.5 - 0.5 * side * taper
     bag_jaw = np.concatenate([np.tile(ring_jaw, len(new)), [0.5]])
     bag_depth = np.concatenate(depth + [[depth[-1][0] + c.bag_cap_mm * MM * s]])
-    return bag_v, np.array(tris, dtype=np.int64), bag_jaw, bag_depth
+    bag_lip = np.concatenate([np.tile(loop, len(new)), [-1]])
+    return bag_v, np.array(tris, dtype=np.int64), bag_jaw, bag_depth, bag_lip
 
 
 def _orient_like(faces: np.ndarray, new_faces: np.ndarray, upper_lip: np.ndarray) -> np.ndarray:
@@ -357,7 +366,7 @@ def _surface_jaw_weight(verts, faces, lm, upper_lip, lower_lip, slit, region, ba
 
 
 def recolour_interior(texture: np.ndarray, faces: np.ndarray, loop_uvs: np.ndarray,
-                      mouth: MouthGeometry, dilate_px: int = 2) -> np.ndarray:
+                      mouth: MouthGeometry, dilate_px: int = 2, sliver_m: float = 0.0005) -> np.ndarray:
     """Paint the mouth's interior parts into a baked texture: texture (T, T, 3) uint8 (row 0 = top),
     faces (F, 3), loop_uvs (F, 3, 2) (origin bottom-left) -> a new (T, T, 3) uint8.
 
@@ -368,7 +377,12 @@ def recolour_interior(texture: np.ndarray, faces: np.ndarray, loop_uvs: np.ndarr
 
     size_h, size_w = texture.shape[:2]
     faces = np.asarray(faces, dtype=np.int64)
-    interior = np.flatnonzero(mouth.region[faces].max(axis=1) > SKIN)
+    # The sliver ring right at the lips keeps the bake's lip colour: bilinear lookups on the lips'
+    # edge then never pick up the lining, and the shut lips show no dark seam.
+    painted_vertex = mouth.region > SKIN
+    if mouth.cavity_depth_m is not None:
+        painted_vertex &= ~((mouth.region == CAVITY) & (mouth.cavity_depth_m < sliver_m))
+    interior = np.flatnonzero(painted_vertex[faces].any(axis=1))
     uv = np.asarray(loop_uvs, dtype=np.float64)
     px = np.stack([uv[..., 0] * size_w, (1.0 - uv[..., 1]) * size_h, np.zeros(uv.shape[:2])], axis=2)  # (F, 3, 3)
 
@@ -381,7 +395,7 @@ def recolour_interior(texture: np.ndarray, faces: np.ndarray, loop_uvs: np.ndarr
     painted = tri >= 0
     colour = mouth.interior_rgb[faces[interior]].astype(np.float64)  # (I, 3 corners, 3)
     # Skin corners of a bag triangle (the lip edge) take the lining colour of its other corners.
-    skin_corner = mouth.region[faces[interior]] == SKIN
+    skin_corner = ~painted_vertex[faces[interior]]
     own = np.where(skin_corner[..., None], 0.0, colour).sum(axis=1)
     fill = own / np.maximum((~skin_corner).sum(axis=1), 1)[:, None]
     colour = np.where(skin_corner[..., None], fill[:, None, :], colour)
