@@ -103,8 +103,11 @@ def reconstruct(image_rgb: np.ndarray, config: ReconstructConfig | None = None, 
                          config.appearance)
     with stages.stage("texture"):
         loop_uvs = build_atlas(verts_m, faces, config.texture_size, config.atlas_padding_px)
-        texture = bake_texture(verts_m, faces, loop_uvs, config.texture_size,
-                               lambda p, n: decode_colour(tri, p, n))
+        if mouth is None:
+            colour = lambda p, n: decode_colour(tri, p, n)  # noqa: E731
+        else:  # the shut lips colour as if uncut
+            colour = lambda p, n: decode_colour(tri, p, mouth.uncut_normals(p, n))  # noqa: E731
+        texture = bake_texture(verts_m, faces, loop_uvs, config.texture_size, colour)
         if mouth is not None:
             texture = recolour_interior(texture, faces, loop_uvs, mouth)
     with stages.stage("rig"):

@@ -78,6 +78,28 @@ class MouthGeometry:
     n_skin_verts: int
     cavity_depth_m: np.ndarray | None = None  # (V,) float32 how far behind the lips a bag vertex is, 0 elsewhere
     cavity_lip: np.ndarray | None = None  # (V,) int64 the lip-edge vertex a bag vertex hangs from, -1 elsewhere
+    # Smooth normals round the lips as they were before the cut: (K, 3) points, (K, 3) unit normals.
+    lip_points_m: np.ndarray | None = None
+    lip_normals: np.ndarray | None = None
+
+    def uncut_normals(self, points_m, normals, reach_m: float = 0.004):
+        """Surface points (N, 3) near the lips get the smooth normals of the uncut surface in place of
+        normals (N, 3): the cut's two edges each see only their own lip, and colour lookups that
+        depend on the normal would draw a seam along the shut lips. Same array kind in and out."""
+        if self.lip_points_m is None:
+            return normals
+        from scipy.spatial import cKDTree
+
+        as_torch = isinstance(points_m, torch.Tensor)
+        p = points_m.detach().cpu().numpy() if as_torch else np.asarray(points_m)
+        out = normals.detach().cpu().numpy().copy() if as_torch else np.array(normals, copy=True)
+        lo, hi = self.lip_points_m.min(0) - reach_m, self.lip_points_m.max(0) + reach_m
+        near = np.flatnonzero(((p > lo) & (p < hi)).all(axis=1))
+        if len(near):
+            dist, idx = cKDTree(self.lip_points_m).query(p[near])
+            close = dist < reach_m
+            out[near[close]] = self.lip_normals[idx[close]]
+        return torch.as_tensor(out, dtype=normals.dtype, device=normals.device) if as_torch else out
 
     def part(self, name: str) -> np.ndarray:
         """(V,) bool mask of one region by name."""
@@ -100,6 +122,10 @@ def build_mouth(verts_m: np.ndarray, faces: np.ndarray, landmarks_m: np.ndarray,
     slit = slit_points(lm)
 
     path = _slit_path(verts, faces, slit)
+    from backend.texture import vertex_normals
+
+    uncut = vertex_normals(verts, faces)
+    round_lips = np.linalg.norm(verts - slit.mean(axis=0), axis=1) < 0.5 * np.ptp(slit[:, 0]) + 0.01 * s
     faces, lower_copies = _cut(verts, faces, path, slit)
     verts = np.concatenate([verts, verts[path[1:-1]]])
     upper_lip = path
@@ -150,7 +176,8 @@ def build_mouth(verts_m: np.ndarray, faces: np.ndarray, landmarks_m: np.ndarray,
                          jaw_weight=jaw.astype(np.float32), upper_lip=upper_lip, lower_lip=lower_lip,
                          interior_rgb=np.round(rgb).astype(np.uint8), hinge_m=JawField(lm).hinge,
                          n_skin_verts=len(verts_m), cavity_depth_m=depth.astype(np.float32),
-                         cavity_lip=hangs)
+                         cavity_lip=hangs, lip_points_m=verts[:len(verts_m)][round_lips],
+                         lip_normals=uncut[round_lips])
 
 
 def _behind(points: np.ndarray, front: FrontView, margin: float) -> np.ndarray:
@@ -366,7 +393,7 @@ def _surface_jaw_weight(verts, faces, lm, upper_lip, lower_lip, slit, region, ba
 
 
 def recolour_interior(texture: np.ndarray, faces: np.ndarray, loop_uvs: np.ndarray,
-                      mouth: MouthGeometry, dilate_px: int = 2, sliver_m: float = 0.0005) -> np.ndarray:
+                      mouth: MouthGeometry, dilate_px: int = 2, sliver_m: float = 0.002) -> np.ndarray:
     """Paint the mouth's interior parts into a baked texture: texture (T, T, 3) uint8 (row 0 = top),
     faces (F, 3), loop_uvs (F, 3, 2) (origin bottom-left) -> a new (T, T, 3) uint8.
 
@@ -377,8 +404,9 @@ def recolour_interior(texture: np.ndarray, faces: np.ndarray, loop_uvs: np.ndarr
 
     size_h, size_w = texture.shape[:2]
     faces = np.asarray(faces, dtype=np.int64)
-    # The sliver ring right at the lips keeps the bake's lip colour: bilinear lookups on the lips'
-    # edge then never pick up the lining, and the shut lips show no dark seam.
+    # The bag's first rings (within sliver_m of the lips) keep the bake's lip colour: the sliver
+    # ring is thinner than a texel, and bilinear lookups on the lips' edge would otherwise pick up
+    # the dark lining and draw a seam along the shut lips.
     painted_vertex = mouth.region > SKIN
     if mouth.cavity_depth_m is not None:
         painted_vertex &= ~((mouth.region == CAVITY) & (mouth.cavity_depth_m < sliver_m))
