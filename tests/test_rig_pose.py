@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from scipy.spatial.transform import Rotation
 
+from backend.imagefile import decode_image
+from backend.perception import shared_perceiver
+from backend.pipeline import reconstruct
+from backend.render import front_camera, render_textured
+from backend.rig import pose_vertices
 from backend.rig.measure import REGIONS, edge_stretch, mesh_edges, stretch_report
+from backend.video.solve import fit_similarity
+from shared.controls import POSE_JOINTS
 
 
 def _tetrahedron() -> tuple[np.ndarray, np.ndarray]:
@@ -41,16 +49,6 @@ def test_the_report_finds_the_stretched_edge_and_its_region():
 
 
 # --- real heads ------------------------------------------------------------------------------------
-
-import pytest  # noqa: E402
-
-from backend.imagefile import decode_image  # noqa: E402
-from backend.perception import shared_perceiver  # noqa: E402
-from backend.pipeline import reconstruct  # noqa: E402
-from backend.render import front_camera, render_textured  # noqa: E402
-from backend.rig import pose_vertices  # noqa: E402
-from backend.video.solve import fit_similarity  # noqa: E402
-from shared.controls import POSE_JOINTS  # noqa: E402
 
 HEAD = POSE_JOINTS.index("head")
 NECK = POSE_JOINTS.index("neck")
