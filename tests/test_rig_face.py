@@ -127,12 +127,7 @@ def test_the_mouth_opens_at_least_three_times_its_rest_gap(judged, name):
     assert _dist(j["posed"], LIP_MID) >= 3.0 * rest_gap
 
 
-@pytest.mark.parametrize("name", [
-    pytest.param("astronaut.png", marks=pytest.mark.xfail(
-        strict=True, reason="known gap: with the jaw wide open and the head turned, mediapipe reads this "
-                            "smiling face's shut far eye as open (aperture ~0.9 of neutral; 0.25-0.4 seen "
-                            "from the front or without jawOpen)")),
-    "fr_rose_leslie.jpg"])
+@pytest.mark.parametrize("name", PORTRAITS)
 def test_the_left_eye_closes(judged, name):
     j = judged[name]
     assert _dist(j["posed"], LEFT_EYE_LIDS) <= 0.3 * _dist(j["neutral"], LEFT_EYE_LIDS)

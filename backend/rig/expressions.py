@@ -25,8 +25,12 @@ from backend.rig.surface import ConstrainedSolver, FrontView, cotangent_laplacia
 from shared.controls import ARKIT_NAMES
 
 MM = 1e-3
-BLINK_MEET = 0.25  # a blink's lids meet this fraction of the opening above the lower lid
-JAW_OPEN_RAD = 0.33  # jawOpen = 1 turns the jaw ~19 degrees: a wide-open mouth (~3.5 cm between the lips)
+BLINK_MEET = 0.0  # a blink's lids meet this fraction of the opening above the lower lid
+# How far the upper lid's skin above the lash line (its 2nd and 3rd landmark rings) comes down with it,
+# as a share of the lash line's travel: the shadowed lid and crease band then slides down whole
+# instead of stretching over the eye as a dark band that reads as an opening.
+BLINK_LID_FOLLOW = (1.2, 0.9)
+JAW_OPEN_RAD = 0.36  # jawOpen = 1 turns the jaw ~21 degrees: a wide-open mouth (~3.8 cm between the lips)
 
 
 @dataclass(frozen=True)
@@ -161,8 +165,11 @@ class _Face:
         unit = MM * self.s
         if kind == "eyeBlink":
             # The lids meet BLINK_MEET of the way up from the lower lid: the upper lid's lash line
-            # comes down to close the seam, and the skin under the eye (plain skin, where the
-            # upper lid's may be hidden under a hooded crease or brow in the photo) rises.
+            # comes down over the whole eye width onto the lower lid's curve, and the lower lid
+            # comes forward to the upper lid's depth, so the shut seam is one curved line with no
+            # step or groove in it. The painted iris and eye white between them (eye_interior)
+            # are squeezed into that line; the skin above follows the lash line down
+            # (BLINK_LID_FOLLOW) so that lid skin, not a stretched shadow, covers the eye.
             o_up, o_low = np.argsort(self.lm[up, 0]), np.argsort(self.lm[low, 0])
 
             def line(idx, order, at):
@@ -175,8 +182,9 @@ class _Face:
             meet_low = line(up, o_up, self.lm[inner, 0])
             meet_low = self.lm[inner] + BLINK_MEET * (meet_low - self.lm[inner])
             out[inner] = meet_low - self.lm[inner]
-            out[up, 1] = out[inner, 1] = 0.0  # closing is a vertical motion seen from the front
-            for ring, share in (("upper2", 0.35), ("upper3", 0.1)):
+            out[up, 1] = 0.0
+            out[inner, 1] = np.interp(self.lm[inner, 0], self.lm[up, 0][o_up], self.lm[up, 1][o_up]) - self.lm[inner, 1]
+            for ring, share in zip(("upper2", "upper3"), BLINK_LID_FOLLOW):
                 idx = list(e[ring])
                 out[idx, 2] = share * np.interp(self.lm[idx, 0], self.lm[up, 0][o_up], out[up, 2][o_up])
             o_in = np.argsort(self.lm[inner, 0])
