@@ -25,6 +25,12 @@ def portraits_dir() -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def driving_dir(portraits_dir: Path) -> Path:
+    """``../shared/driving``: the driving videos, beside the portraits."""
+    return portraits_dir.parent / "driving"
+
+
 @dataclass
 class BackendProcess:
     """A ``python -m backend`` subprocess; ``address`` is the endpoint from its ready line."""

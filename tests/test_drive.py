@@ -9,7 +9,6 @@ import time
 import zipfile
 from pathlib import Path
 
-import imageio_ffmpeg
 import numpy as np
 import pytest
 from PIL import Image
@@ -18,27 +17,12 @@ from shared.client import HeadliftClient
 from shared.controls import ARKIT_NAMES
 from shared.errors import ErrorCode, ProtocolError
 from shared.messages import Drive, DriveResult, Error, Progress
+from video_clips import write_video
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
 BOUND_S = 900.0  # hang guard only: a loaded 2-core machine is slow
 CLIP_FRAMES = 60  # 2 s of lp_d3 for the wire and CLI tests
-
-
-@pytest.fixture(scope="session")
-def driving_dir(portraits_dir: Path) -> Path:
-    return portraits_dir.parent / "driving"
-
-
-def write_video(path: Path, frames: list[np.ndarray], fps: float) -> Path:
-    h, w = frames[0].shape[:2]
-    writer = imageio_ffmpeg.write_frames(str(path), (w, h), fps=fps, macro_block_size=1,
-                                         ffmpeg_log_level="error")
-    writer.send(None)
-    for frame in frames:
-        writer.send(np.ascontiguousarray(frame, np.uint8).tobytes())
-    writer.close()
-    return path
 
 
 @pytest.fixture(scope="module")

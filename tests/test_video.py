@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import imageio_ffmpeg
 import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
@@ -15,22 +14,7 @@ from backend.video.frames import FrameConfig, iter_frames, probe
 from backend.video.smooth import one_euro
 from backend.video.solve import R_FRONT, _head_rotations, canonicalise
 from backend.video.track import Track, track_faces
-
-
-@pytest.fixture(scope="session")
-def driving_dir(portraits_dir: Path) -> Path:
-    return portraits_dir.parent / "driving"
-
-
-def write_video(path: Path, frames: list[np.ndarray], fps: float) -> Path:
-    h, w = frames[0].shape[:2]
-    writer = imageio_ffmpeg.write_frames(str(path), (w, h), fps=fps, macro_block_size=1,
-                                         ffmpeg_log_level="error")
-    writer.send(None)
-    for frame in frames:
-        writer.send(np.ascontiguousarray(frame, np.uint8).tobytes())
-    writer.close()
-    return path
+from video_clips import write_video
 
 
 @pytest.fixture(scope="module")
