@@ -22,9 +22,9 @@ from bpy.props import BoolProperty, StringProperty
 from bpy_extras.io_utils import ImportHelper
 
 from . import anim_import, anim_live, preferences
-from .anim_ops import _active_head, _connect_timeout, _JobOperator
+from .anim_ops import _active_head, _JobOperator
 from .job import BackendJob
-from .operators import _curve_keys
+from .operators import _curve_keys, connect_timeout
 from .shared import animdata, messages
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm")
@@ -134,7 +134,7 @@ class HEADLIFT_OT_drive_from_video(_JobOperator, bpy.types.Operator, ImportHelpe
             video, name = read_source(source)
             job = DriveJob(prefs.backend_address, video, name,
                            frames_fps=scene_fps if name.endswith(".zip") else 0.0,
-                           connect_timeout_s=_connect_timeout(prefs), curve=_curve_keys(prefs))
+                           connect_timeout_s=connect_timeout(prefs), curve=_curve_keys(prefs))
         except (OSError, ValueError) as exc:
             return self._fail(context, f"Drive from Video not started: {exc}")
         self._obj_name = obj.name

@@ -14,10 +14,10 @@ from bpy.props import BoolProperty, IntProperty, StringProperty
 from bpy_extras.io_utils import ImportHelper
 
 from . import (anim_import, anim_live, anim_props, anim_sample, bake_cache, imp_head, imp_mesh,
-               local_backend, preferences, rig_build)
+               preferences, rig_build)
 from .anim_jobs import BakeJob, RigJob
 from .job import BackendJob, ReconstructJob
-from .operators import LOCAL_START_GRACE_S, POLL_INTERVAL_S, _curve_keys, _redraw_panels
+from .operators import POLL_INTERVAL_S, _curve_keys, _redraw_panels, connect_timeout
 from .shared.controls import ARKIT_NAMES, POSE_JOINTS
 from .shared.errors import ErrorCode
 
@@ -29,11 +29,6 @@ def _active_head(context):
 
 def _job_state(context):
     return context.window_manager.headlift_anim_job
-
-
-def _connect_timeout(prefs) -> float:
-    timeout = prefs.connect_timeout_s
-    return max(timeout, LOCAL_START_GRACE_S) if local_backend.is_alive() else timeout
 
 
 class _JobOperator:
@@ -146,7 +141,7 @@ class HEADLIFT_OT_bake(_JobOperator, bpy.types.Operator):
             expressions, pose = anim_sample.sample_controls(scene, obj, start, end)
             job = BakeJob(prefs.backend_address, obj[imp_head.PROP_HEAD_ID], expressions, pose,
                           start, len(obj.data.vertices), bake_cache.new_cache_path(obj),
-                          connect_timeout_s=_connect_timeout(prefs), curve=_curve_keys(prefs))
+                          connect_timeout_s=connect_timeout(prefs), curve=_curve_keys(prefs))
         except (OSError, ValueError) as exc:
             return self._fail(context, f"Bake not started: {exc}")
         self._obj_name = obj.name
@@ -232,7 +227,7 @@ class HEADLIFT_OT_export_rig(_JobOperator, bpy.types.Operator):
         prefs = preferences.get(context)
         try:
             job = RigJob(prefs.backend_address, obj[imp_head.PROP_HEAD_ID],
-                         connect_timeout_s=_connect_timeout(prefs), curve=_curve_keys(prefs))
+                         connect_timeout_s=connect_timeout(prefs), curve=_curve_keys(prefs))
         except (OSError, ValueError) as exc:
             return self._fail(context, f"Rig request not sent: {exc}")
         self._obj_name = obj.name
@@ -271,7 +266,7 @@ class HEADLIFT_OT_reattach(_JobOperator, bpy.types.Operator):
         try:
             job = ReconstructJob(prefs.backend_address, source.read_bytes(), obj.name,
                                  source_path=str(source), options=anim_props.options(obj),
-                                 connect_timeout_s=_connect_timeout(prefs), curve=_curve_keys(prefs))
+                                 connect_timeout_s=connect_timeout(prefs), curve=_curve_keys(prefs))
         except (OSError, ValueError) as exc:
             return self._fail(context, f"Re-attach not started: {exc}")
         self._obj_name = obj.name

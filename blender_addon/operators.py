@@ -1,7 +1,6 @@
 """Operators: Reconstruct (non-blocking), Cancel, Start/Stop local backend, Turntable rig."""
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import bpy
@@ -14,6 +13,12 @@ POLL_INTERVAL_S = 0.1
 # A backend this session just started may still be importing torch; give it longer to answer.
 LOCAL_START_GRACE_S = 60.0
 MAX_NAME_BYTES = 63  # Blender's ID name limit
+
+
+def connect_timeout(prefs) -> float:
+    """The preferences' connect timeout, longer while a backend this session started warms up."""
+    timeout = prefs.connect_timeout_s
+    return max(timeout, LOCAL_START_GRACE_S) if local_backend.is_alive() else timeout
 
 
 class HEADLIFT_OT_reconstruct(bpy.types.Operator):
@@ -44,13 +49,7 @@ class HEADLIFT_OT_reconstruct(bpy.types.Operator):
 
         if bpy.app.background:
             # No event loop: timers and modal handlers never run, so drive the same job here.
-            try:
-                job.poll()
-                while not job.done:
-                    time.sleep(POLL_INTERVAL_S / 2)
-                    job.poll()
-            finally:
-                job.close()
+            job.run_blocking(POLL_INTERVAL_S / 2)
             return self._finish(context, job)
 
         self._job = job
@@ -92,12 +91,10 @@ class HEADLIFT_OT_reconstruct(bpy.types.Operator):
             raise ValueError(f"Portrait not found: {image_path}")
         if image_path.stat().st_size == 0:
             raise ValueError(f"Portrait file is empty: {image_path}")
-        timeout = prefs.connect_timeout_s
-        if local_backend.is_alive():
-            timeout = max(timeout, LOCAL_START_GRACE_S)
         return ReconstructJob(
             prefs.backend_address, image_path.read_bytes(), _object_name(image_path),
-            source_path=str(image_path), connect_timeout_s=timeout, curve=_curve_keys(prefs))
+            source_path=str(image_path), connect_timeout_s=connect_timeout(prefs),
+            curve=_curve_keys(prefs))
 
     def _finish(self, context, job: ReconstructJob):
         state = context.window_manager.headlift_job
