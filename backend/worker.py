@@ -20,7 +20,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import zmq
@@ -56,11 +56,19 @@ def reply_pipe(context: zmq.Context, endpoint: str) -> zmq.Socket:
 
 
 @dataclass
+class JobLog:
+    """What a job adds to its ``request`` log line: seconds per stage and fields of its own."""
+
+    stages_s: dict[str, float]
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class Job:
-    """One queued request (reconstruct or bake) on its way through the queue."""
+    """One queued request (reconstruct, bake or drive) on its way through the queue."""
 
     identity: bytes  # ROUTER identity of the client that asked; replies go only there
-    request: Reconstruct | Bake
+    request: Reconstruct | Bake | Drive
     size_bytes: int
     cancel: threading.Event = field(default_factory=threading.Event)
     queued_at: float = field(default_factory=time.monotonic)
@@ -154,10 +162,11 @@ def to_rig_data(request_id: str, rig) -> RigData:
 
 
 class Worker(threading.Thread):
-    """Runs jobs (reconstruct, bake) one at a time: bakes first, each kind in arrival order.
+    """Runs jobs (reconstruct, bake, drive) one at a time: bakes first, the rest in arrival order.
 
     ``jobs`` is the bounded queue the socket thread fills (``put_nowait``; full means busy;
-    bakes go first, see ``JobQueue``); ``None`` in it stops the thread. ``device`` is "probing" until torch has been imported.
+    bakes go first, see ``JobQueue``); ``None`` in it stops the thread. ``device`` is "probing"
+    until torch has been imported. Each job is a ``compute`` step run by ``_serve``.
     """
 
     def __init__(self, context: zmq.Context, reply_endpoint: str, config: ServerConfig,
@@ -178,13 +187,10 @@ class Worker(threading.Thread):
         try:
             self._warm_up()
             while (job := self.jobs.get()) is not None:
+                compute = {Bake: self._bake, Drive: self._drive}.get(type(job.request),
+                                                                     self._reconstruct)
                 try:
-                    if isinstance(job.request, Bake):
-                        self._bake(job)
-                    elif isinstance(job.request, Drive):
-                        self._drive(job)
-                    else:
-                        self._run(job)
+                    self._serve(job, compute)
                 except Exception:  # a bug here must not take the job thread down with it
                     log_event("worker_error", id=job.request.id, traceback=traceback.format_exc())
                     self._send(b"final", job, encode(Error(
@@ -212,45 +218,54 @@ class Worker(threading.Thread):
             log_event("pipeline_loaded", seconds=round(time.monotonic() - t0, 3))
         return self._pipeline
 
-    def _run(self, job: Job) -> None:
+    def _serve(self, job: Job, compute: Callable[[Job, JobLog], list]) -> None:
+        """What every job shares: refuse a job cancelled while queued, run ``compute``, answer once
+        (its frames, or the error its exception maps to), then log one ``request`` line.
+
+        ``compute(job, log)`` returns the encoded final reply; it may stream progress meanwhile,
+        and fills ``log`` as it goes so that a failed job still logs how far it came.
+        """
         request = job.request
-        started = time.monotonic()
-        stages = {"queue_wait": started - job.queued_at}
-        warnings: list[str] = []
+        log = JobLog(stages_s={"queue_wait": time.monotonic() - job.queued_at})
         try:
             if job.cancel.is_set():
                 raise CancelledError("the job was cancelled before it started")
-            t0 = time.monotonic()
-            image = decode_image(request.image, self._config.image_limits)
-            stages["decode_image"] = time.monotonic() - t0
-            try:
-                pipeline = self._load_pipeline()
-            except Exception as exc:
-                raise RuntimeError(f"the reconstruction pipeline could not be loaded "
-                                   f"({type(exc).__name__}: {exc})") from exc
-            config = build_config(pipeline.ReconstructConfig(), request.options)
-            head = pipeline.reconstruct(image, config=config, name=request.name,
-                                        progress=self._progress_reporter(job),
-                                        should_cancel=job.cancel.is_set)
-            t0 = time.monotonic()
-            result = to_result(request.id, new_id(), head, {**stages})
-            frames = encode(result)  # validates: a NaN vertex is a pipeline bug, caught here
-            self._registry.put(result.head_id, head)
-            stages["encode"] = time.monotonic() - t0
-            stages.update({f"pipeline.{k}": v for k, v in head.timings_s.items()})
-            warnings = list(head.warnings)
-            outcome = "ok"
+            frames, outcome = compute(job, log), "ok"
         except Exception as exc:
             code = error_code_for(exc)
-            outcome = code.value
-            frames = encode(error_reply(request.id, exc, code))
+            frames, outcome = encode(error_reply(request.id, exc, code)), code.value
         self._send(b"final", job, frames)
         log_event("request", client=job.identity.hex(), id=request.id, type=request.TYPE,
-                  bytes=job.size_bytes, outcome=outcome,
+                  bytes=job.size_bytes, outcome=outcome, **log.fields,
                   seconds=round(time.monotonic() - job.queued_at, 3),
-                  stages={k: round(v, 3) for k, v in stages.items()}, warnings=warnings)
+                  stages={k: round(v, 3) for k, v in log.stages_s.items()})
 
-    def _bake(self, job: Job) -> None:
+    def _reconstruct(self, job: Job, log: JobLog) -> list:
+        """Decode the portrait, run the pipeline, keep the head: one result."""
+        request: Reconstruct = job.request
+        log.fields["warnings"] = []
+        t0 = time.monotonic()
+        image = decode_image(request.image, self._config.image_limits)
+        log.stages_s["decode_image"] = time.monotonic() - t0
+        try:
+            pipeline = self._load_pipeline()
+        except Exception as exc:
+            raise RuntimeError(f"the reconstruction pipeline could not be loaded "
+                               f"({type(exc).__name__}: {exc})") from exc
+        config = build_config(pipeline.ReconstructConfig(), request.options)
+        head = pipeline.reconstruct(image, config=config, name=request.name,
+                                    progress=self._progress_reporter(job),
+                                    should_cancel=job.cancel.is_set)
+        t0 = time.monotonic()
+        result = to_result(request.id, new_id(), head, {**log.stages_s})
+        frames = encode(result)  # validates: a NaN vertex is a pipeline bug, caught here
+        self._registry.put(result.head_id, head)
+        log.stages_s["encode"] = time.monotonic() - t0
+        log.stages_s.update({f"pipeline.{k}": v for k, v in head.timings_s.items()})
+        log.fields["warnings"] = list(head.warnings)
+        return frames
+
+    def _bake(self, job: Job, log: JobLog) -> list:
         """Pose the head chunk by chunk and stream each chunk; bake_done last, or one error.
 
         A cancel is honoured between chunks. Whatever ends a bake early ends it with an error
@@ -258,64 +273,43 @@ class Worker(threading.Thread):
         (with the right frame count) before it keeps any frame.
         """
         request: Bake = job.request
-        stages = {"queue_wait": time.monotonic() - job.queued_at}
+        stages = log.stages_s
+        log.fields.update(frames=request.frames, frames_sent=0)
+        t0 = time.monotonic()
+        head = self._registry.get(request.head_id)
+        rig = animation.rig_of(head)
+        expressions, poses = animation.curve_arrays(
+            rig, request.expression_names, request.pose_joints, request.expressions,
+            request.poses)
+        per_chunk = animation.frames_per_chunk(len(head.verts_m), self._config.bake_chunk_bytes)
+        progress = self._progress_reporter(job)
+        stages.update(pose=0.0, send=0.0)
+        chunks = animation.bake_chunks(head, expressions, poses, per_chunk, job.cancel.is_set)
         sent = 0
-        try:
-            if job.cancel.is_set():
-                raise CancelledError("the job was cancelled before it started")
-            t0 = time.monotonic()
-            head = self._registry.get(request.head_id)
-            rig = animation.rig_of(head)
-            expressions, poses = animation.curve_arrays(
-                rig, request.expression_names, request.pose_joints, request.expressions,
-                request.poses)
-            per_chunk = animation.frames_per_chunk(len(head.verts_m), self._config.bake_chunk_bytes)
-            progress = self._progress_reporter(job)
-            stages.update(pose=0.0, send=0.0)
-            chunks = animation.bake_chunks(head, expressions, poses, per_chunk, job.cancel.is_set)
+        t_pose = time.monotonic()
+        for offset, verts in chunks:
+            t_send = time.monotonic()
+            stages["pose"] += t_send - t_pose
+            self._send(b"progress", job, encode(BakeChunk(
+                id=request.id, frame_start=request.frame_start + offset, verts_m=verts)))
+            sent += len(verts)
+            log.fields["frames_sent"] = sent
+            progress("bake", sent / request.frames)
             t_pose = time.monotonic()
-            for offset, verts in chunks:
-                t_send = time.monotonic()
-                stages["pose"] += t_send - t_pose
-                self._send(b"progress", job, encode(BakeChunk(
-                    id=request.id, frame_start=request.frame_start + offset, verts_m=verts)))
-                sent += len(verts)
-                progress("bake", sent / request.frames)
-                t_pose = time.monotonic()
-                stages["send"] += t_pose - t_send
-            stages["total"] = time.monotonic() - t0
-            final = BakeDone(id=request.id, frames=sent, timings_s=dict(stages))
-            outcome = "ok"
-        except Exception as exc:
-            code = error_code_for(exc)
-            outcome = code.value
-            final = error_reply(request.id, exc, code)
-        self._send(b"final", job, encode(final))
-        log_event("request", client=job.identity.hex(), id=request.id, type=request.TYPE,
-                  bytes=job.size_bytes, outcome=outcome, frames=request.frames, frames_sent=sent,
-                  seconds=round(time.monotonic() - job.queued_at, 3),
-                  stages={k: round(v, 3) for k, v in stages.items()})
+            stages["send"] += t_pose - t_send
+        stages["total"] = time.monotonic() - t0
+        return encode(BakeDone(id=request.id, frames=sent, timings_s=dict(stages)))
 
-    def _drive(self, job: Job) -> None:
+    def _drive(self, job: Job, log: JobLog) -> list:
         """Track and solve a driving video (backend/drive.py): progress while tracking, then one
-        drive_result or one error. A cancel is honoured every 30 frames of tracking."""
+        drive_result. A cancel is honoured every 30 frames of tracking."""
         from . import drive
 
         request: Drive = job.request
-        try:
-            if job.cancel.is_set():
-                raise CancelledError("the job was cancelled before it started")
-            take = drive.drive_request(request.video, request.name, request.frames_fps,
-                                       progress=self._progress_reporter(job),
-                                       should_cancel=job.cancel.is_set)
-            frames, outcome = encode(drive.to_drive_result(request.id, take)), "ok"
-        except Exception as exc:
-            code = error_code_for(exc)
-            frames, outcome = encode(error_reply(request.id, exc, code)), code.value
-        self._send(b"final", job, frames)
-        log_event("request", client=job.identity.hex(), id=request.id, type=request.TYPE,
-                  bytes=job.size_bytes, outcome=outcome,
-                  seconds=round(time.monotonic() - job.queued_at, 3))
+        take = drive.drive_request(request.video, request.name, request.frames_fps,
+                                   progress=self._progress_reporter(job),
+                                   should_cancel=job.cancel.is_set)
+        return encode(drive.to_drive_result(request.id, take))
 
     def _progress_reporter(self, job: Job):
         """``progress(stage, fraction)`` for the pipeline: throttled, never raises into it."""
