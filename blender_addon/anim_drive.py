@@ -21,10 +21,10 @@ import numpy as np
 from bpy.props import BoolProperty, StringProperty
 from bpy_extras.io_utils import ImportHelper
 
-from . import anim_import, anim_live, preferences
-from .anim_ops import _active_head, _JobOperator
+from . import anim_import, anim_live
+from .anim_ops import HeadJobOperator
 from .job import BackendJob
-from .operators import _curve_keys, connect_timeout
+from .job_operator import connection
 from .shared import animdata, messages
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm")
@@ -107,7 +107,7 @@ class DriveJob(BackendJob):
             self.stage, self.fraction, self.done = "Done", 1.0, True
 
 
-class HEADLIFT_OT_drive_from_video(_JobOperator, bpy.types.Operator, ImportHelper):
+class HEADLIFT_OT_drive_from_video(HeadJobOperator, bpy.types.Operator, ImportHelper):
     """Key the head's expression and neck/head sliders from a video of a face (.mp4/.mov) or a
     folder of frames, resampled to the scene frame rate. Nothing is keyed unless the whole take
     arrives (cancel or failure leaves the scene as it was)"""
@@ -121,25 +121,16 @@ class HEADLIFT_OT_drive_from_video(_JobOperator, bpy.types.Operator, ImportHelpe
                              description="Use the folder shown in the browser as a sequence of "
                                          "frames at the scene frame rate")
 
-    def execute(self, context):
-        obj, scene = _active_head(context), context.scene
-        if obj is None:
-            return self._fail(context, "Select a Headlift head first")
+    def _start(self, context, obj, prefs) -> DriveJob:
         source = Path(self.filepath)
         if self.use_folder or source.is_dir() or not source.name:
             source = source if source.is_dir() else source.parent
-        scene_fps = scene.render.fps / scene.render.fps_base
-        prefs = preferences.get(context)
-        try:
-            video, name = read_source(source)
-            job = DriveJob(prefs.backend_address, video, name,
-                           frames_fps=scene_fps if name.endswith(".zip") else 0.0,
-                           connect_timeout_s=connect_timeout(prefs), curve=_curve_keys(prefs))
-        except (OSError, ValueError) as exc:
-            return self._fail(context, f"Drive from Video not started: {exc}")
-        self._obj_name = obj.name
         self._source_name = source.name
-        return self._run(context, job)
+        scene_fps = context.scene.render.fps / context.scene.render.fps_base
+        video, name = read_source(source)
+        return DriveJob(prefs.backend_address, video, name,
+                        frames_fps=scene_fps if name.endswith(".zip") else 0.0,
+                        **connection(prefs))
 
     def _finish(self, context, obj, job: DriveJob) -> str:
         scene, result = context.scene, job.result

@@ -29,6 +29,11 @@ timings: deque[tuple[float, float]] = deque(maxlen=200)
 errors: deque[tuple[str, str]] = deque(maxlen=20)  # (code, message), newest last
 
 
+def last_round_trip_ms() -> float:
+    """The latest live update, request sent to vertices written, in ms (0: none yet)."""
+    return timings[-1][0] * 1000 if timings else 0.0
+
+
 @dataclass
 class _Head:
     obj_name: str
@@ -123,9 +128,9 @@ def _pump() -> bool:
 
 def _client(address: str) -> client.HeadliftClient:
     if address not in _clients:
-        from .operators import _curve_keys  # the same keys as every other request
+        from .job_operator import curve_keys  # the same keys as every other request
 
-        _clients[address] = client.HeadliftClient(address, curve=_curve_keys(preferences.get()))
+        _clients[address] = client.HeadliftClient(address, curve=curve_keys(preferences.get()))
     return _clients[address]
 
 
@@ -163,7 +168,6 @@ def _on_event(event: messages.Message) -> None:
         if write_vertices(obj, event.verts_m):
             done = time.monotonic()
             timings.append((done - head.sent_at, done - received))
-            bpy.context.window_manager.headlift_anim_job.live_ms = (done - head.sent_at) * 1000
             _redraw_viewports()
 
 

@@ -17,7 +17,7 @@ from . import (anim_import, anim_live, anim_props, anim_sample, bake_cache, imp_
                preferences, rig_build)
 from .anim_jobs import BakeJob, RigJob
 from .job import BackendJob, ReconstructJob
-from .operators import POLL_INTERVAL_S, _curve_keys, _redraw_panels, connect_timeout
+from .job_operator import CancelOperator, JobOperator, connection
 from .shared.controls import ARKIT_NAMES, POSE_JOINTS
 from .shared.errors import ErrorCode
 
@@ -31,93 +31,53 @@ def _job_state(context):
     return context.window_manager.headlift_anim_job
 
 
-class _JobOperator:
-    """Mixin: run a BackendJob to its end, then ``_finish(context, job)`` on the main thread."""
+class HeadJobOperator(JobOperator):
+    """A JobOperator on the active head: it reports into the animation job state, and the
+    result goes to the head it was started on (``_finish(context, obj, job)``)."""
 
-    _job: BackendJob | None = None
-    _timer = None
+    STATE = "headlift_anim_job"
+    NOT_STARTED = ""  # how a request that cannot be sent is reported (empty: "<label> not started")
     _obj_name: str = ""
 
     @classmethod
     def poll(cls, context):
         return _active_head(context) is not None and not _job_state(context).running
 
-    def _run(self, context, job: BackendJob):
-        state = _job_state(context)
-        state.running, state.cancel_requested = True, False
-        state.progress, state.stage, state.status, state.status_is_error = 0.0, job.stage, "", False
-        if bpy.app.background:
-            job.run_blocking(POLL_INTERVAL_S / 2)  # no event loop: timers never fire
-            return self._end(context, job)
-        self._job = job
-        wm = context.window_manager
-        self._timer = wm.event_timer_add(POLL_INTERVAL_S, window=context.window)
-        wm.modal_handler_add(self)
-        return {'RUNNING_MODAL'}
-
-    def modal(self, context, event):
-        if event.type != 'TIMER':
-            return {'PASS_THROUGH'}
-        job, state = self._job, _job_state(context)
-        if state.cancel_requested:
-            job.cancel()
-        job.poll()
-        state.progress, state.stage = job.fraction, job.stage
-        _redraw_panels(context)
-        if not job.done:
-            return {'PASS_THROUGH'}
-        self._stop_timer(context)
-        return self._end(context, job)
-
-    def cancel(self, context):
-        # Blender ends the modal itself (file load, quit): drop the job, leave the scene alone.
-        self._stop_timer(context)
-        if self._job is not None:
-            self._job.abandon()  # discards a partial bake
-        _job_state(context).running = False
-
-    def _end(self, context, job: BackendJob):
-        _job_state(context).running = False
-        _redraw_panels(context)
-        obj = bpy.data.objects.get(self._obj_name)
-        if job.error is not None:
-            code, message = job.error
-            return self._fail(context, self._error_text(code, message, obj))
+    def execute(self, context):
+        obj = _active_head(context)
         if obj is None:
-            return self._fail(context, f"'{self._obj_name}' was deleted while the backend worked")
+            return self._fail(context, "Select a Headlift head first")
         try:
-            text = self._finish(context, obj, job)
-        except Exception as exc:  # the scene edit rolled back; report instead of raising
-            return self._fail(context, f"{self.bl_label} failed, scene left unchanged: {exc}")
-        state = _job_state(context)
-        state.status, state.status_is_error = text, False
-        self.report({'INFO'}, f"Headlift: {text}")
-        return {'FINISHED'}
+            job = self._start(context, obj, preferences.get(context))
+        except (OSError, ValueError) as exc:
+            refused = self.NOT_STARTED or f"{self.bl_label} not started"
+            return self._fail(context, f"{refused}: {exc}")
+        self._obj_name = obj.name
+        return self._run(context, job)
 
-    def _error_text(self, code: str, message: str, obj) -> str:
+    def _start(self, context, obj, prefs) -> BackendJob:
+        """The job for ``obj``; OSError or ValueError when it cannot be sent."""
+        raise NotImplementedError
+
+    def _error_text(self, context, code: str, message: str) -> str:
+        obj = bpy.data.objects.get(self._obj_name)
         if code == ErrorCode.UNKNOWN_HEAD.value and obj is not None:
             anim_live.mark_unknown(obj)
             message = (f"the backend does not know '{obj.name}' (it was restarted since the head "
                        f"was made); press Re-attach to rebuild it from its portrait. ({message})")
-        return f"{self.bl_label} failed [{code}]: {message}"
+        return super()._error_text(context, code, message)
 
-    def _fail(self, context, message: str):
-        state = _job_state(context)
-        state.running = False
-        state.status, state.status_is_error = message.splitlines()[0], True
-        self.report({'ERROR'}, message)
-        return {'CANCELLED'}
-
-    def _stop_timer(self, context):
-        if self._timer is not None:
-            context.window_manager.event_timer_remove(self._timer)
-            self._timer = None
+    def _apply(self, context, job: BackendJob) -> str:
+        obj = bpy.data.objects.get(self._obj_name)
+        if obj is None:
+            raise LookupError(f"'{self._obj_name}' was deleted while the backend worked")
+        return self._finish(context, obj, job)
 
     def _finish(self, context, obj, job) -> str:
         raise NotImplementedError
 
 
-class HEADLIFT_OT_bake(_JobOperator, bpy.types.Operator):
+class HEADLIFT_OT_bake(HeadJobOperator, bpy.types.Operator):
     """Send the control curves of the frame range to the backend and store the per-frame geometry
     in the .blend's way (Mesh Cache .pc2 or shape keys): playback and rendering then need no
     backend. Re-baking replaces the previous bake"""
@@ -130,23 +90,17 @@ class HEADLIFT_OT_bake(_JobOperator, bpy.types.Operator):
     frame_start: IntProperty(name="Start", default=1)
     frame_end: IntProperty(name="End", default=250)
 
-    def execute(self, context):
-        obj, scene = _active_head(context), context.scene
-        if obj is None:
-            return self._fail(context, "Select a Headlift head first")
+    NOT_STARTED = "Bake not started"
+
+    def _start(self, context, obj, prefs) -> BakeJob:
+        scene = context.scene
         start, end = ((scene.frame_start, scene.frame_end) if self.use_scene_range
                       else (self.frame_start, self.frame_end))
-        prefs = preferences.get(context)
-        try:
-            expressions, pose = anim_sample.sample_controls(scene, obj, start, end)
-            job = BakeJob(prefs.backend_address, obj[imp_head.PROP_HEAD_ID], expressions, pose,
-                          start, len(obj.data.vertices), bake_cache.new_cache_path(obj),
-                          connect_timeout_s=connect_timeout(prefs), curve=_curve_keys(prefs))
-        except (OSError, ValueError) as exc:
-            return self._fail(context, f"Bake not started: {exc}")
-        self._obj_name = obj.name
+        expressions, pose = anim_sample.sample_controls(scene, obj, start, end)
         self._method = scene.headlift_anim.bake_method
-        return self._run(context, job)
+        return BakeJob(prefs.backend_address, obj[imp_head.PROP_HEAD_ID], expressions, pose,
+                       start, len(obj.data.vertices), bake_cache.new_cache_path(obj),
+                       **connection(prefs))
 
     def _finish(self, context, obj, job: BakeJob) -> str:
         rec = bake_cache.attach(obj, job.cache_path, job.frame_start, job.frames, self._method)
@@ -211,7 +165,7 @@ class HEADLIFT_OT_import_take(bpy.types.Operator, ImportHelper):
         return {'FINISHED'}
 
 
-class HEADLIFT_OT_export_rig(_JobOperator, bpy.types.Operator):
+class HEADLIFT_OT_export_rig(HeadJobOperator, bpy.types.Operator):
     """Add a native rig of the head: a mesh with a shape key per expression and an armature with
     the SMPL joints and smooth vertex groups. It animates without the backend and exports to
     glTF / FBX"""
@@ -220,18 +174,10 @@ class HEADLIFT_OT_export_rig(_JobOperator, bpy.types.Operator):
     bl_label = "Build Export Rig"
     bl_options = {'REGISTER', 'UNDO'}
 
-    def execute(self, context):
-        obj = _active_head(context)
-        if obj is None:
-            return self._fail(context, "Select a Headlift head first")
-        prefs = preferences.get(context)
-        try:
-            job = RigJob(prefs.backend_address, obj[imp_head.PROP_HEAD_ID],
-                         connect_timeout_s=connect_timeout(prefs), curve=_curve_keys(prefs))
-        except (OSError, ValueError) as exc:
-            return self._fail(context, f"Rig request not sent: {exc}")
-        self._obj_name = obj.name
-        return self._run(context, job)
+    NOT_STARTED = "Rig request not sent"
+
+    def _start(self, context, obj, prefs) -> RigJob:
+        return RigJob(prefs.backend_address, obj[imp_head.PROP_HEAD_ID], **connection(prefs))
 
     def _finish(self, context, obj, job: RigJob) -> str:
         arm_obj, rigged = rig_build.build(context, obj, job.rig, job.rest_m)
@@ -244,7 +190,7 @@ class HEADLIFT_OT_export_rig(_JobOperator, bpy.types.Operator):
                 f"({len(job.rig.expression_names)} shape keys)")
 
 
-class HEADLIFT_OT_reattach(_JobOperator, bpy.types.Operator):
+class HEADLIFT_OT_reattach(HeadJobOperator, bpy.types.Operator):
     """Rebuild the head on the backend from its stored portrait and options (after a backend
     restart the backend no longer knows it). The object, its material and animation stay"""
 
@@ -252,25 +198,15 @@ class HEADLIFT_OT_reattach(_JobOperator, bpy.types.Operator):
     bl_label = "Re-attach"
     bl_options = {'REGISTER', 'UNDO'}
 
-    def execute(self, context):
-        obj = _active_head(context)
-        if obj is None:
-            return self._fail(context, "Select a Headlift head first")
+    def _start(self, context, obj, prefs) -> ReconstructJob:
         source = _portrait_of(obj)
         if source is None:
-            return self._fail(context, f"Re-attach failed: the portrait "
-                                       f"'{obj.get(imp_head.PROP_SOURCE, '')}' this head was made "
-                                       "from is gone (also not beside the .blend); reconstruct "
-                                       "the head again")
-        prefs = preferences.get(context)
-        try:
-            job = ReconstructJob(prefs.backend_address, source.read_bytes(), obj.name,
-                                 source_path=str(source), options=anim_props.options(obj),
-                                 connect_timeout_s=connect_timeout(prefs), curve=_curve_keys(prefs))
-        except (OSError, ValueError) as exc:
-            return self._fail(context, f"Re-attach not started: {exc}")
-        self._obj_name = obj.name
-        return self._run(context, job)
+            raise ValueError(f"the portrait '{obj.get(imp_head.PROP_SOURCE, '')}' this head was "
+                             "made from is gone (also not beside the .blend); reconstruct the "
+                             "head again")
+        return ReconstructJob(prefs.backend_address, source.read_bytes(), obj.name,
+                              source_path=str(source), options=anim_props.options(obj),
+                              **connection(prefs))
 
     def _finish(self, context, obj, job: ReconstructJob) -> str:
         head = job.head
@@ -328,19 +264,12 @@ class HEADLIFT_OT_reset_controls(bpy.types.Operator):
         return {'FINISHED'}
 
 
-class HEADLIFT_OT_anim_cancel(bpy.types.Operator):
+class HEADLIFT_OT_anim_cancel(CancelOperator, bpy.types.Operator):
     """Stop the running bake / rig request"""
 
     bl_idname = "headlift.anim_cancel"
     bl_label = "Cancel"
-
-    @classmethod
-    def poll(cls, context):
-        return _job_state(context).running
-
-    def execute(self, context):
-        _job_state(context).cancel_requested = True
-        return {'FINISHED'}
+    STATE = HeadJobOperator.STATE
 
 
 classes = (

@@ -44,8 +44,9 @@ class HEADLIFT_PT_animation(bpy.types.Panel):
         row = layout.row(align=True)
         row.prop(settings, "live_update", toggle=True, icon='PLAY' if settings.live_update else 'PAUSE')
         row.operator("headlift.reset_controls", text="", icon='LOOP_BACK')
-        if job.live_ms and settings.live_update and not baked:
-            row.label(text=f"{job.live_ms:.0f} ms")
+        live_ms = anim_live.last_round_trip_ms()
+        if live_ms and settings.live_update and not baked:
+            row.label(text=f"{live_ms:.0f} ms")
         if baked:
             layout.label(text=f"Baked: sliders do not move the head (frames {baked['frame_start']}-"
                               f"{baked['frame_start'] + baked['frames'] - 1})", icon='INFO')

@@ -18,7 +18,7 @@ import json
 
 import bpy
 from bpy.props import (BoolProperty, EnumProperty, FloatProperty, FloatVectorProperty,
-                       PointerProperty, StringProperty)
+                       PointerProperty)
 
 from .shared.controls import ARKIT_GROUPS, ARKIT_NAMES, MAX_POSE_ANGLE_RAD, POSE_JOINTS
 
@@ -58,17 +58,6 @@ HeadliftAnimControls = type("HeadliftAnimControls", (bpy.types.PropertyGroup,),
                              "__doc__": "Expression and pose controls of a Headlift head"})
 
 
-class HeadliftAnimJobState(bpy.types.PropertyGroup):
-    # On the window manager, like HeadliftJobState: a running bake is never saved.
-    running: BoolProperty(default=False)
-    cancel_requested: BoolProperty(default=False)
-    progress: FloatProperty(default=0.0, min=0.0, max=1.0, subtype='FACTOR')
-    stage: StringProperty(default="")
-    status: StringProperty(default="")
-    status_is_error: BoolProperty(default=False)
-    live_ms: FloatProperty(default=0.0)  # the latest live update: request to mesh written
-
-
 class HeadliftAnimSettings(bpy.types.PropertyGroup):
     live_update: BoolProperty(
         name="Live Update", default=True,
@@ -84,17 +73,15 @@ class HeadliftAnimSettings(bpy.types.PropertyGroup):
         default='PC2')
 
 
-classes = (HeadliftAnimControls, HeadliftAnimJobState, HeadliftAnimSettings)
+classes = (HeadliftAnimControls, HeadliftAnimSettings)
 
 
 def register_props():
     bpy.types.Object.headlift_anim = PointerProperty(type=HeadliftAnimControls)
     bpy.types.Scene.headlift_anim = PointerProperty(type=HeadliftAnimSettings)
-    bpy.types.WindowManager.headlift_anim_job = PointerProperty(type=HeadliftAnimJobState)
 
 
 def unregister_props():
-    del bpy.types.WindowManager.headlift_anim_job
     del bpy.types.Scene.headlift_anim
     del bpy.types.Object.headlift_anim
 

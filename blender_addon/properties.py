@@ -20,7 +20,14 @@ class HeadliftSceneSettings(bpy.types.PropertyGroup):
 
 
 class HeadliftJobState(bpy.types.PropertyGroup):
-    # Lives on the window manager so that a running job is never written into a .blend.
+    """A backend job's progress and outcome, as the panels show it (job_operator.py fills it).
+
+    One on the window manager for Reconstruct (``headlift_job``) and one for the jobs on a head
+    (``headlift_anim_job``: bake, rig, re-attach, drive, and live-update errors), so a bake can
+    run while another head is reconstructed. On the window manager, a running job is never
+    written into a .blend.
+    """
+
     running: BoolProperty(default=False)
     cancel_requested: BoolProperty(default=False)
     progress: FloatProperty(default=0.0, min=0.0, max=1.0, subtype='FACTOR')
@@ -35,8 +42,10 @@ classes = (HeadliftSceneSettings, HeadliftJobState)
 def register_props():
     bpy.types.Scene.headlift = PointerProperty(type=HeadliftSceneSettings)
     bpy.types.WindowManager.headlift_job = PointerProperty(type=HeadliftJobState)
+    bpy.types.WindowManager.headlift_anim_job = PointerProperty(type=HeadliftJobState)
 
 
 def unregister_props():
+    del bpy.types.WindowManager.headlift_anim_job
     del bpy.types.WindowManager.headlift_job
     del bpy.types.Scene.headlift
