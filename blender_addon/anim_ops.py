@@ -265,7 +265,7 @@ class HEADLIFT_OT_reset_controls(bpy.types.Operator):
 
 
 class HEADLIFT_OT_anim_cancel(CancelOperator, bpy.types.Operator):
-    """Stop the running bake / rig request"""
+    """Stop the running bake, rig, re-attach or video job"""
 
     bl_idname = "headlift.anim_cancel"
     bl_label = "Cancel"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import bpy
 
-from . import anim_live, anim_props, bake_cache
+from . import anim_live, anim_props, bake_cache, panel
 
 
 def _head(context):
@@ -44,12 +44,16 @@ class HEADLIFT_PT_animation(bpy.types.Panel):
         row = layout.row(align=True)
         row.prop(settings, "live_update", toggle=True, icon='PLAY' if settings.live_update else 'PAUSE')
         row.operator("headlift.reset_controls", text="", icon='LOOP_BACK')
+        row.operator("headlift.reattach", text="", icon='FILE_REFRESH')  # the link live update needs
         live_ms = anim_live.last_round_trip_ms()
         if live_ms and settings.live_update and not baked:
             row.label(text=f"{live_ms:.0f} ms")
         if baked:
             layout.label(text=f"Baked: sliders do not move the head (frames {baked['frame_start']}-"
                               f"{baked['frame_start'] + baked['frames'] - 1})", icon='INFO')
+        # Bake, rig, re-attach and video jobs share this state: show it above every section, not
+        # inside Bake, where a running video job would read as a bake.
+        panel.draw_job(layout, job, "headlift.anim_cancel")
 
         names = anim_props.supported_expressions(obj)
         header, body = layout.panel("headlift_expressions", default_closed=False)
@@ -72,28 +76,26 @@ class HEADLIFT_PT_animation(bpy.types.Panel):
             for joint in joints:
                 body.prop(controls, joint)
 
+        # Takes key the sliders above, so they come before Bake (which reads those keys).
+        header, body = layout.panel("headlift_keys", default_closed=False)
+        header.label(text="Keys From")
+        if body is not None:
+            col = body.column(align=True)
+            col.operator("headlift.import_take", text="Take File (.csv / .npz)…", icon='IMPORT')
+            col.operator("headlift.drive_from_video", text="Video of a Face…", icon='FILE_MOVIE')
+
         header, body = layout.panel("headlift_bake", default_closed=False)
         header.label(text="Bake")
         if body is not None:
             body.prop(settings, "bake_method")
-            if job.running:
-                body.progress(factor=job.progress, type='BAR',
-                              text=f"{job.stage or 'Waiting'} {job.progress * 100:.0f}%")
-                body.operator("headlift.anim_cancel", icon='X')
-            else:
-                row = body.row(align=True)
-                row.operator("headlift.bake_animation", icon='RENDER_ANIMATION')
-                row.operator("headlift.clear_bake", text="", icon='TRASH')
-            if job.status:
-                body.label(text=job.status, icon='ERROR' if job.status_is_error else 'INFO')
+            row = body.row(align=True)
+            row.operator("headlift.bake_animation", icon='RENDER_ANIMATION')
+            row.operator("headlift.clear_bake", text="", icon='TRASH')
 
-        header, body = layout.panel("headlift_data", default_closed=True)
-        header.label(text="Data")
+        header, body = layout.panel("headlift_export", default_closed=True)
+        header.label(text="Export")
         if body is not None:
-            body.operator("headlift.import_take", icon='IMPORT')
-            body.operator("headlift.drive_from_video", text="Drive from Video…", icon='FILE_MOVIE')
             body.operator("headlift.export_rig", icon='ARMATURE_DATA')
-            body.operator("headlift.reattach", icon='FILE_REFRESH')
 
 
 classes = (HEADLIFT_PT_animation,)

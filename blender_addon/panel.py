@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import bpy
 
-from . import local_backend, preferences
+from . import anim_props, local_backend, preferences
 
 
 class HEADLIFT_PT_main(bpy.types.Panel):
@@ -32,19 +32,32 @@ class HEADLIFT_PT_main(bpy.types.Panel):
         col = layout.column()
         col.prop(settings, "image_path")
         col.enabled = not job.running
-        if job.running:
-            layout.progress(factor=job.progress, type='BAR',
-                            text=f"{job.stage or 'Waiting'} {job.progress * 100:.0f}%")
-            layout.operator("headlift.cancel", icon='X')
-        else:
-            layout.operator("headlift.reconstruct", icon='USER')
-        if job.status:
-            layout.label(text=job.status, icon='ERROR' if job.status_is_error else 'INFO')
+        if not job.running:
+            row = layout.row()
+            row.enabled = bool(settings.image_path)  # greyed until a portrait is chosen
+            row.operator("headlift.reconstruct", icon='USER')
+        draw_job(layout, job, "headlift.cancel")
 
+        # Turntable works on any mesh: label it, so it does not read as a step of Reconstruct.
         layout.separator()
+        layout.label(text="Turntable (active object)")
         row = layout.row(align=True)
         row.prop(settings, "turntable_views")
-        row.operator("headlift.turntable", icon='CAMERA_DATA')
+        row.operator("headlift.turntable", text="Add", icon='CAMERA_DATA')
+
+        # The Animation sub-panel only appears for a head: say so instead of leaving a gap.
+        if not anim_props.is_head(context.active_object):
+            layout.label(text="Select a Headlift head to animate it", icon='INFO')
+
+
+def draw_job(layout, job, cancel_op: str) -> None:
+    """A running job's progress bar and Cancel, then its last status line (error or outcome)."""
+    if job.running:
+        layout.progress(factor=job.progress, type='BAR',
+                        text=f"{job.stage or 'Waiting'} {job.progress * 100:.0f}%")
+        layout.operator(cancel_op, icon='X')
+    if job.status:
+        layout.label(text=job.status, icon='ERROR' if job.status_is_error else 'INFO')
 
 
 classes = (HEADLIFT_PT_main,)
