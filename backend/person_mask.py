@@ -20,10 +20,16 @@ def subject_mask(seg_prob: np.ndarray, face_px: np.ndarray, threshold: float = 0
     Gaps narrower than bridge_face_widths face widths still connect (a neck the segmenter thinned
     to nothing must not cut the head off its shoulders); people standing apart do not.
     """
+    person = seg_prob > threshold
     face_width = float(np.ptp(face_px[:, 0]))
-    subject = keep_component_at(seg_prob > threshold, face_px[:, :2].mean(0),
-                                bridge_px=bridge_face_widths * face_width)
-    return np.where(subject, seg_prob, 0.0).astype(np.float32)
+    subject = keep_component_at(person, face_px[:, :2].mean(0), bridge_px=bridge_face_widths * face_width)
+    if np.array_equal(subject, person):
+        return seg_prob.astype(np.float32)
+    # The soft fringe round the subject stays: later stages interpolate the probability and
+    # threshold it, so zeroing the fringe would pull the subject's outline in.
+    r = int(np.ceil(max(seg_prob.shape) / 128))  # two of the segmenter's 256-px cells
+    near = cv2.dilate(subject.astype(np.uint8), np.ones((2 * r + 1, 2 * r + 1), np.uint8)) > 0
+    return np.where(near & (subject | ~person), seg_prob, 0.0).astype(np.float32)
 
 
 def keep_component_at(mask: np.ndarray, point_px: np.ndarray, bridge_px: float = 0.0) -> np.ndarray:
