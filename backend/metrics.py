@@ -52,6 +52,30 @@ def landmark_nme(found_px: np.ndarray, expected_px: np.ndarray, iod_px: float | 
     return float(np.linalg.norm(found_px[:, :2] - expected_px[:, :2], axis=1).mean() / iod)
 
 
+# Camera rotation of a level view straight at the face (canonical -> OpenCV camera axes):
+# camera x = canonical +X, camera y (down) = canonical -Z, camera z (away) = canonical +Y.
+R_FACING = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
+
+
+def camera_yaw_deg(R_cam_from_canonical: np.ndarray) -> float:
+    """How far a camera sees the head turned from its own frontal direction (canonical -Y), in
+    degrees about the head's vertical axis, signed like backend.render.orbit_camera's yaw
+    (positive: the nose points toward the image's right, the subject's right cheek shows).
+    Pitch and roll do not count: it is the angle of the face direction in the camera's x-z plane."""
+    face = np.asarray(R_cam_from_canonical, np.float64) @ np.array([0.0, -1.0, 0.0])
+    return float(np.degrees(np.arctan2(face[0], -face[2])))
+
+
+def head_relative_camera(base: OrthoCamera, yaw_deg: float) -> OrthoCamera:
+    """A level camera at yaw_deg from the head's frontal direction, whatever way the photo was
+    taken: `base`'s scale, image size and origin pixel, R = R_FACING turned about canonical +Z
+    (the same turn backend.render.orbit_camera applies), so camera_yaw_deg(result.R) == yaw_deg."""
+    c, s = np.cos(np.radians(yaw_deg)), np.sin(np.radians(yaw_deg))
+    turn_head = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+    return OrthoCamera(R_FACING @ turn_head, base.pixels_per_metre,
+                       np.array(base.principal_px, dtype=np.float64), tuple(base.image_size))
+
+
 @dataclass
 class MeshSanity:
     """watertight: every edge has exactly two faces; winding_consistent: each shared edge is walked
