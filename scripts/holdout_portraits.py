@@ -4,11 +4,13 @@
 
 The images are written under --out only, never committed. Sources and licences:
 
-| file written | source | licence |
-|---|---|---|
-| grace_hopper.jpg | matplotlib's `mpl-data/sample_data/grace_hopper.jpg` (Rear Admiral Grace Hopper, US Navy photo) | public domain (work of the US federal government) |
-| cameraman.png | scikit-image's `skimage/data/camera.png` (man with a camcorder on a tripod, near-profile, grey) | CC0, by the photographer Lav Varshney (skimage.data.camera's docstring) |
-| lp_d3_*.png, lp_d9_*.png | frames of ../shared/driving/lp_d3.mp4 and lp_d9.mp4 (KwaiVGI/LivePortrait, assets/examples/driving/d3.mp4, d9.mp4) | MIT (../shared/portraits/LICENSES.md) |
+- grace_hopper.jpg: matplotlib's `mpl-data/sample_data/grace_hopper.jpg` (Rear Admiral Grace
+  Hopper, US Navy photo). Public domain (work of the US federal government).
+- cameraman.png: scikit-image's `skimage/data/camera.png` (a man at a camcorder on a tripod,
+  near-profile, grey). CC0, by the photographer Lav Varshney (skimage.data.camera's docstring).
+- lp_d3_*.png, lp_d9_*.png: frames of ../shared/driving/lp_d3.mp4 and lp_d9.mp4
+  (KwaiVGI/LivePortrait, assets/examples/driving/d3.mp4, d9.mp4). MIT
+  (../shared/portraits/LICENSES.md).
 
 From each video three frames are taken, chosen by the head's yaw as the backend reads it
 (mediapipe's video tracker, backend/video/track.py, then backend.camera.head_rotation, the camera
