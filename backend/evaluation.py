@@ -10,11 +10,12 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from backend.errors import NoFaceError
-from backend.metrics import (LEFT_EYE_OUTER, RIGHT_EYE_OUTER, bust_region, eye_level_size,
-                             landmark_nme, mesh_sanity, silhouette_iou)
+from backend.metrics import (LEFT_EYE_OUTER, RIGHT_EYE_OUTER, bust_region, camera_yaw_deg,
+                             eye_level_size, head_relative_camera, landmark_nme, mesh_sanity,
+                             silhouette_iou)
 from backend.perception import Perception, Perceiver
 from backend.pipeline import ReconstructConfig
-from backend.reconstruction import Reconstruction
+from backend.reconstruction import OrthoCamera, Reconstruction
 from backend.render import RenderResult, orbit_camera, render_textured
 
 
@@ -28,6 +29,12 @@ class View:
 # Turned views, in contact-sheet order. Positive yaw shows the subject's right cheek (render.py).
 VIEWS = (View("yaw-60", -60, "yaw -60"), View("yaw-30", -30, "yaw -30"), View("yaw+30", 30, "yaw +30"),
          View("yaw+60", 60, "yaw +60"), View("profile", 90, "profile 90"), View("back", 180, "back 180"))
+
+# The same turns measured from the head's own frontal direction (canonical -Y, level), not from
+# the photo's camera: a three-quarter photo's "yaw +60" is ~105 deg from its face, its "head +60"
+# is 60 deg. Reported beside the camera-relative views, never instead of them.
+HEAD_VIEWS = (View("head-60", -60, "head -60"), View("head-30", -30, "head -30"),
+              View("head+30", 30, "head +30"), View("head+60", 60, "head +60"))
 
 
 class Judge:
@@ -55,14 +62,22 @@ class Judge:
             return None
 
 
+def view_camera(head: Reconstruction, view: View) -> OrthoCamera:
+    """The camera of a view of VIEWS (turned from the photo's camera) or HEAD_VIEWS (turned from
+    the head's frontal direction)."""
+    if view in HEAD_VIEWS:
+        return head_relative_camera(head.camera, view.yaw_deg)
+    return orbit_camera(head.camera, view.yaw_deg)
+
+
 def render_views(head: Reconstruction) -> dict[str, RenderResult]:
-    """The input view ("input") and every turned view of VIEWS, at the photo's size and scale."""
+    """The input view ("input") and every view of VIEWS and HEAD_VIEWS, at the photo's size and scale."""
     def draw(camera):
         return render_textured(head.verts_m, head.faces, head.loop_uvs, head.texture, camera)
 
     renders = {"input": draw(head.camera)}
-    for view in VIEWS:
-        renders[view.name] = draw(orbit_camera(head.camera, view.yaw_deg))
+    for view in VIEWS + HEAD_VIEWS:
+        renders[view.name] = draw(view_camera(head, view))
     return renders
 
 
@@ -84,23 +99,25 @@ def judge_head(photo: Perception, head: Reconstruction, renders: dict[str, Rende
     # distance in pixels does not shrink with the turn, unlike the projected one.
     eyes_m = head.landmarks_m[LEFT_EYE_OUTER] - head.landmarks_m[RIGHT_EYE_OUTER]
     frontal_iod_px = float(np.linalg.norm(eyes_m)) * head.camera.pixels_per_metre
-    views = {}
-    for view in VIEWS:
+    def judge_view(view: View) -> dict:
         rgb = renders[view.name].rgb
         score = judge.face_score(rgb)
         record = {"yaw_deg": view.yaw_deg, "face_detected": score is not None, "face_score": score}
         if view.name != "back":
-            expected = orbit_camera(head.camera, view.yaw_deg).project(head.landmarks_m.astype(np.float64))
+            expected = view_camera(head, view).project(head.landmarks_m.astype(np.float64))
             found = judge.landmarks(rgb)
             record["landmarks_found"] = found is not None
             record["nme"] = None if found is None else landmark_nme(found, expected)
             record["nme_frontal_iod"] = (None if found is None
                                          else landmark_nme(found, expected, frontal_iod_px))
-        views[view.name] = record
+        return record
+
     size = eye_level_size(head.verts_m, head.landmarks_m)
     return {
+        "input_yaw_deg": camera_yaw_deg(head.camera.R_cam_from_canonical),
         "input_view": input_view,
-        "views": views,
+        "views": {view.name: judge_view(view) for view in VIEWS},
+        "head_views": {view.name: judge_view(view) for view in HEAD_VIEWS},
         "mesh": {**asdict(mesh_sanity(head.verts_m, head.faces)),
                  "texture_px": int(head.texture.shape[0]),
                  "head_width_eye_level_m": size.breadth_m,

@@ -52,6 +52,31 @@ def landmark_nme(found_px: np.ndarray, expected_px: np.ndarray, iod_px: float | 
     return float(np.linalg.norm(found_px[:, :2] - expected_px[:, :2], axis=1).mean() / iod)
 
 
+# Camera rotation of a level view straight at the face (canonical -> OpenCV camera axes):
+# camera x = canonical +X, camera y (down) = canonical -Z, camera z (away) = canonical +Y.
+# backend.render.R_FRONT is the same; not imported, since render.py pulls torch into this pure module.
+R_FACING = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
+
+
+def camera_yaw_deg(R_cam_from_canonical: np.ndarray) -> float:
+    """How far a camera sees the head turned from its own frontal direction (canonical -Y), in
+    degrees about the head's vertical axis, signed like backend.render.orbit_camera's yaw
+    (positive: the nose points toward the image's right, the subject's right cheek shows).
+    Pitch and roll do not count: it is the angle of the face direction in the camera's x-z plane."""
+    face = np.asarray(R_cam_from_canonical, np.float64) @ np.array([0.0, -1.0, 0.0])
+    return float(np.degrees(np.arctan2(face[0], -face[2])))
+
+
+def head_relative_camera(base: OrthoCamera, yaw_deg: float) -> OrthoCamera:
+    """A level camera at yaw_deg from the head's frontal direction, whatever way the photo was
+    taken: `base`'s scale, image size and origin pixel, R = R_FACING turned about canonical +Z
+    (the same turn backend.render.orbit_camera applies), so camera_yaw_deg(result.R) == yaw_deg."""
+    c, s = np.cos(np.radians(yaw_deg)), np.sin(np.radians(yaw_deg))
+    turn_head = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+    return OrthoCamera(R_FACING @ turn_head, base.pixels_per_metre,
+                       np.array(base.principal_px, dtype=np.float64), tuple(base.image_size))
+
+
 @dataclass
 class MeshSanity:
     """watertight: every edge has exactly two faces; winding_consistent: each shared edge is walked
@@ -132,13 +157,18 @@ def _rate(flags: list) -> float | None:
 
 
 def aggregate(records: list[dict]) -> dict:
-    """Means over the heads that were made; rates over the views rendered (two per |yaw|).
+    """Means over the heads that were made; rates over the views rendered (two per |yaw|), the
+    camera-relative ones ("views", the issue's targets) and the head-relative ones ("head_views",
+    head_* keys) apart.
 
     NME means skip views whose landmarks were not found (their count is the detection rate's job).
     """
     ok = [r for r in records if r.get("status") == "ok"]
     views = lambda names: [r["views"][n] for r in ok for n in names if n in r["views"]]  # noqa: E731
     at30, at60, back = views(("yaw-30", "yaw+30")), views(("yaw-60", "yaw+60")), views(("back",))
+    head_views = lambda names: [r["head_views"][n] for r in ok for n in names  # noqa: E731
+                                if n in r.get("head_views", {})]
+    head30, head60 = head_views(("head-30", "head+30")), head_views(("head-60", "head+60"))
     return {
         "images": len(records),
         "succeeded": len(ok),
@@ -152,6 +182,12 @@ def aggregate(records: list[dict]) -> dict:
         "detection_rate_back": _rate([v["face_detected"] for v in back]),
         "mean_nme_yaw30": _mean([v["nme"] for v in at30]),
         "mean_nme_yaw60": _mean([v["nme"] for v in at60]),
+        # Head-relative views (backend/evaluation.py HEAD_VIEWS): no targets of their own.
+        "head_detection_rate_yaw30": _rate([v["face_detected"] for v in head30]),
+        "head_detection_rate_yaw60": _rate([v["face_detected"] for v in head60]),
+        "head_mean_nme_yaw30": _mean([v["nme"] for v in head30]),
+        "head_mean_nme_yaw60": _mean([v["nme"] for v in head60]),
+        "mean_abs_input_yaw_deg": _mean([abs(r["input_yaw_deg"]) for r in ok if "input_yaw_deg" in r]),
         "all_watertight": all(r["mesh"]["watertight"] for r in ok) if ok else None,
         "all_one_component": all(r["mesh"]["components"] == 1 for r in ok) if ok else None,
         "mean_total_s": _mean([r["timings_s"]["total"] for r in ok]),

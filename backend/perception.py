@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from backend.errors import NoFaceError
+from backend.person_mask import subject_mask
 
 
 @dataclass
@@ -28,7 +29,8 @@ class Perception:
     landmarks_px: (478, 3) float64: column, row, depth (pixels; mediapipe's relative depth scaled
                   like the columns, smaller = nearer the camera).
     face_box_px:  (4,) float64: x0, y0, x1, y1 of the chosen (largest) face.
-    person_mask:  (H, W) float32 in [0, 1], the selfie-segmentation probability of "person".
+    person_mask:  (H, W) float32 in [0, 1], the selfie-segmentation probability of "person", kept
+                  on the subject only (the part of the mask connected to the chosen face).
     """
 
     landmarks_px: np.ndarray
@@ -76,7 +78,8 @@ class Perceiver:
                     raise NoFaceError("a face was detected but its landmarks could not be found")
             mask = self._segmenter.process(image_rgb).segmentation_mask
         return Perception(landmarks_px=landmarks, face_box_px=np.asarray(box, float),
-                          person_mask=np.asarray(mask, np.float32), faces_found=len(boxes),
+                          person_mask=subject_mask(np.asarray(mask, np.float32), landmarks),
+                          faces_found=len(boxes),
                           warnings=warnings)
 
     def _detect_faces(self, image_rgb: np.ndarray) -> list[np.ndarray]:

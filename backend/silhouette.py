@@ -15,6 +15,7 @@ import scipy.ndimage as ndi
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
+from backend.person_mask import keep_component_at
 from backend.reconstruction import OrthoCamera
 
 
@@ -76,11 +77,12 @@ def build_canvas(person_mask: np.ndarray, camera: OrthoCamera, chin_m: np.ndarra
     rows = (np.arange(prob.shape[0]) + 0.5) * config.resolution_m - config.half_extent_m
     top_row_y = -camera.principal_px[1] / camera.pixels_per_metre
     prob[rows < top_row_y] = 0.0
-    mask = _largest_component(prob > config.mask_threshold)
-    mask = ndi.binary_fill_holes(mask)
     R = camera.R_cam_from_canonical
+    chin_px = Canvas(prob, prob, prob, config).to_pixel((R @ chin_m)[None, :2])[0]
+    # The subject is the part under the chin, however large a second person or a stray blob is.
+    mask = keep_component_at(prob > config.mask_threshold, chin_px)
+    mask = ndi.binary_fill_holes(mask)
     up_dir = R[:2, 2] / np.linalg.norm(R[:2, 2])
-    chin_px = Canvas(mask, mask, mask, config).to_pixel((R @ chin_m)[None, :2])[0]
     sdf = (ndi.distance_transform_edt(~mask) - ndi.distance_transform_edt(mask))
     half_depth = inflate(_body_region(mask, chin_px, up_dir), config)
     return Canvas(mask=mask, sdf_m=(sdf * config.resolution_m).astype(np.float32),
@@ -102,14 +104,6 @@ def _body_region(mask: np.ndarray, chin_px: np.ndarray, up_dir: np.ndarray) -> n
     body = mask & ~above
     body[above] = mirrored > 0.5
     return body
-
-
-def _largest_component(mask: np.ndarray) -> np.ndarray:
-    labels, n = ndi.label(mask)
-    if n <= 1:
-        return mask
-    sizes = ndi.sum(mask, labels, index=np.arange(1, n + 1))
-    return labels == (1 + int(np.argmax(sizes)))
 
 
 def inflate(mask: np.ndarray, config: CanvasConfig) -> np.ndarray:

@@ -47,6 +47,18 @@ ABOUT = {
                         "with that view's camera, over the projected outer-eye-corner distance "
                         "(shrinks about as cos(yaw)); nme_frontal_iod: same over the un-turned one",
     "rates": "detection rates pool both signs of a yaw over the heads that were made",
+    "camera_relative_views": "views (yaw-60 ... back 180; the issue's targets): the photo's own camera "
+                             "orbited about the head's vertical axis (backend.render.orbit_camera), so "
+                             "the angle is from the photo's line of sight, not from the face: a photo "
+                             "taken 45 deg off the face is seen 105 deg off it in its 'yaw +60' view",
+    "head_relative_views": "head_views (head-60 ... head+60; head_* aggregate keys, no targets): a level "
+                           "camera turned by that yaw from the head's own frontal direction (canonical "
+                           "-Y; backend.metrics.head_relative_camera), whatever way the photo was "
+                           "taken; same judge, nme against the mesh's landmarks projected with it",
+    "input_yaw_deg": "backend.metrics.camera_yaw_deg of the estimated photo camera: the angle of the "
+                     "face's direction seen from the photo's camera, signed like the views' yaw "
+                     "(positive: the subject's right cheek shows); pitch and roll not counted. "
+                     "Camera-relative yaw y is about head-relative yaw y + input_yaw_deg",
 }
 
 
@@ -112,7 +124,10 @@ def _labels(record: dict) -> list[tuple[str, str, tuple]]:
         return [(record["name"][:24], record["error"]["code"], BAD)]
     fit = record["input_view"]
     nme = "no landmarks" if fit["nme"] is None else f"NME {100 * fit['nme']:.1f}%"
-    out = [(record["name"][:24], "photo", PLAIN),
+    head = record.get("head_views", {})
+    found60 = sum(head[n]["face_detected"] for n in ("head-60", "head+60") if n in head)
+    photo = f"photo yaw {record['input_yaw_deg']:+.0f}, head±60 {found60}/2" if head else "photo"
+    out = [(record["name"][:24], photo, PLAIN),
            ("input view", f"IoU {fit['silhouette_iou']:.3f} {nme}", PLAIN)]
     for view in VIEWS:
         seen = record["views"][view.name]
@@ -200,6 +215,11 @@ def main() -> int:
         measured = "n/a" if t["measured"] is None else f"{t['measured']:.4f}"
         print(f"  {t['metric']} {t['op']} {t['value']:g} ({t['source']}): {measured} "
               f"-> {'pass' if t['passed'] else 'FAIL'}")
+    yaw = summary["mean_abs_input_yaw_deg"]
+    print(f"  head-relative views (no targets): detected "
+          f"±30 {_pct(summary['head_detection_rate_yaw30'])} ±60 {_pct(summary['head_detection_rate_yaw60'])}, "
+          f"NME ±30 {_pct(summary['head_mean_nme_yaw30'])}; "
+          f"mean |input yaw| {'n/a' if yaw is None else f'{yaw:.0f} deg'}")
     print(f"wrote {args.out / 'metrics.json'} and {args.out / 'contact_sheet.png'}")
     print(summary_line(summary, report["targets"]))
     return 0
@@ -212,7 +232,9 @@ def _one_line(record: dict) -> str:
     det = lambda names: f"{sum(views[n]['face_detected'] for n in names)}/{len(names)}"  # noqa: E731
     return (f"IoU {fit['silhouette_iou']:.3f}, NME {_pct(fit['nme'])}, detected ±30 "
             f"{det(['yaw-30', 'yaw+30'])} ±60 {det(['yaw-60', 'yaw+60'])} back "
-            f"{det(['back'])}, {record['timings_s']['total']:.0f} s + "
+            f"{det(['back'])}; input yaw {record['input_yaw_deg']:+.0f}, head-relative ±60 "
+            f"{sum(record['head_views'][n]['face_detected'] for n in ('head-60', 'head+60'))}/2; "
+            f"{record['timings_s']['total']:.0f} s + "
             f"{record['timings_s']['evaluation']:.0f} s judging")
 
 

@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 import trimesh
 
-from backend.metrics import (LEFT_EYE_OUTER, RIGHT_EYE_OUTER, TARGETS, aggregate, bust_region,
-                             check_targets, eye_level_size, landmark_nme, mesh_sanity, silhouette_iou)
-from backend.render import front_camera
+from backend.metrics import (LEFT_EYE_OUTER, RIGHT_EYE_OUTER, R_FACING, TARGETS, aggregate,
+                             bust_region, camera_yaw_deg, check_targets, eye_level_size, head_relative_camera,
+                             landmark_nme, mesh_sanity, silhouette_iou)
+from backend.render import R_FRONT, front_camera, orbit_camera
 
 
 def _landmarks(iod_px: float = 100.0, seed: int = 0) -> np.ndarray:
@@ -92,9 +93,41 @@ def test_eye_level_size_measures_the_band_round_the_eyes():
     assert size.length_over_breadth == pytest.approx(1.25, abs=0.03)
 
 
-def _record(name, iou, nme, seen30=(True, True), seen60=(True, False), back=False, nme30=0.04):
+def test_the_facing_camera_is_the_renderers_front_view():
+    assert np.array_equal(R_FACING, R_FRONT)
+
+
+@pytest.mark.parametrize("yaw", [-75.0, -30.0, 0.0, 17.0, 60.0])
+def test_a_camera_orbited_by_a_yaw_sees_the_head_turned_by_that_yaw(yaw):
+    front = front_camera(256, 1000.0)
+    assert camera_yaw_deg(orbit_camera(front, yaw).R_cam_from_canonical) == pytest.approx(yaw)
+    # Looking down on the head does not change which way the face points round the vertical.
+    looking_down = orbit_camera(front, yaw, pitch_deg=20)
+    assert np.sign(camera_yaw_deg(looking_down.R_cam_from_canonical)) == np.sign(yaw)
+
+
+def test_head_relative_views_ignore_how_far_the_photo_was_turned():
+    three_quarter = orbit_camera(front_camera((300, 200), 900.0), 45.0, pitch_deg=10.0)
+    for yaw in (-60.0, 30.0):
+        camera = head_relative_camera(three_quarter, yaw)
+        assert camera_yaw_deg(camera.R_cam_from_canonical) == pytest.approx(yaw)
+        level = orbit_camera(front_camera(8, 1.0), yaw)
+        assert np.allclose(camera.R_cam_from_canonical, level.R_cam_from_canonical)
+        # Same scale, frame and origin pixel as the photo's camera.
+        assert camera.pixels_per_metre == three_quarter.pixels_per_metre
+        assert camera.image_size == (300, 200)
+        assert np.allclose(camera.project(np.zeros((1, 3)))[0, :2], three_quarter.principal_px)
+    # The camera-relative "+60" of a photo taken 45 deg off the face is 105 deg off the face.
+    turned = orbit_camera(three_quarter, 60.0)
+    assert camera_yaw_deg(turned.R_cam_from_canonical) == pytest.approx(105.0, abs=2.0)
+
+
+def _record(name, iou, nme, seen30=(True, True), seen60=(True, False), back=False, nme30=0.04,
+            head60=(True, True), input_yaw=10.0):
     view = lambda seen, nme_view: {"face_detected": seen, "nme": nme_view}  # noqa: E731
-    return {"name": name, "status": "ok",
+    return {"name": name, "status": "ok", "input_yaw_deg": input_yaw,
+            "head_views": {"head-30": view(True, 0.03), "head+30": view(True, 0.05),
+                           "head-60": view(head60[0], None), "head+60": view(head60[1], None)},
             "input_view": {"silhouette_iou": iou, "nme": nme, "landmarks_found": nme is not None},
             "views": {"yaw-30": view(seen30[0], nme30), "yaw+30": view(seen30[1], nme30),
                       "yaw-60": view(seen60[0], None), "yaw+60": view(seen60[1], None),
@@ -115,6 +148,18 @@ def test_aggregates_average_the_heads_made_and_pool_both_sides_of_a_yaw():
     assert summary["detection_rate_yaw60"] == 0.5
     assert summary["detection_rate_back"] == 0.5
     assert summary["mean_nme_yaw60"] is None
+
+
+def test_head_relative_rates_are_reported_apart_from_the_camera_relative_targets():
+    records = [_record("a", 0.95, 0.02, seen60=(False, False), head60=(True, True), input_yaw=-40.0),
+               _record("b", 0.95, 0.02, seen60=(True, False), head60=(True, False), input_yaw=20.0)]
+    summary = aggregate(records)
+    assert summary["detection_rate_yaw60"] == 0.25
+    assert summary["head_detection_rate_yaw60"] == 0.75
+    assert summary["head_detection_rate_yaw30"] == 1.0
+    assert summary["head_mean_nme_yaw30"] == pytest.approx(0.04)
+    assert summary["mean_abs_input_yaw_deg"] == pytest.approx(30.0)
+    assert not any(row["metric"].startswith("head_") for row in check_targets(summary))
 
 
 def test_targets_pass_at_their_bounds_and_fail_when_unmeasured():
