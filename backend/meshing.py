@@ -5,10 +5,10 @@ Triangle budget (MeshingConfig defaults): marching cubes on the 256^3 grid (2.5 
 uniform ~200k triangles for head, hair, neck and shoulders. `max_triangles` (100k, ~50k vertices,
 the animation target) bounds the head the pipeline returns, mouth included. It is split so:
 
-  face (lips, eyelids, nose)  full resolution, never decimated          ~28-30k measured
+  face (lips, eyelids, nose)  full resolution, never decimated          26-31k measured
   mouth's parts               held back (extract_mesh's reserve_triangles = MouthConfig.max_triangles,
                               2k): backend/rig/mouth.py adds them after meshing, 15 per lip-loop
-                              vertex + 552; 1.3-1.6k measured (loops of 48-72 vertices)
+                              vertex + 552; 1.1-1.7k measured (16 heads, loops of 38-78)
   rest of the head (hair)     decimated to a half   } scaled down together, when over, to what
   neck, shoulders, bust       decimated to a sixth  } the face and the mouth's share leave
 
