@@ -2,11 +2,18 @@
 then an adaptive triangle budget (fine at the face, coarser elsewhere).
 
 Triangle budget (MeshingConfig defaults): marching cubes on the 256^3 grid (2.5 mm cells) gives a
-uniform ~200k triangles for head, hair, neck and shoulders. The face keeps that full resolution
-(~20-25k triangles: lips, eyelids and nose need it); the rest of the head (hair, skull, ears'
-region) is quadric-decimated to half; neck, shoulders and bust to a sixth; the whole mesh never
-exceeds `max_triangles` (100k, ~50k vertices, the animation target). Regions are decimated apart
-with their shared borders fixed, then stitched, so the mesh stays watertight and in one piece.
+uniform ~200k triangles for head, hair, neck and shoulders. `max_triangles` (100k, ~50k vertices,
+the animation target) bounds the head the pipeline returns, mouth included. It is split so:
+
+  face (lips, eyelids, nose)  full resolution, never decimated          26-31k measured
+  mouth's parts               held back (extract_mesh's reserve_triangles = MouthConfig.max_triangles,
+                              2k): backend/rig/mouth.py adds them after meshing, 15 per lip-loop
+                              vertex + 552; 1.1-1.7k measured (16 heads, loops of 38-78)
+  rest of the head (hair)     decimated to a half   } scaled down together, when over, to what
+  neck, shoulders, bust       decimated to a sixth  } the face and the mouth's share leave
+
+Regions are decimated apart with their shared borders fixed, then stitched, so the mesh stays
+watertight and in one piece; every try is checked closed, in one piece and within the budget.
 """
 from __future__ import annotations
 
@@ -33,14 +40,18 @@ class MeshingConfig:
     body_below_z_m: float = -0.12  # under the chin: neck, shoulders, bust
     head_keep: float = 0.5  # fraction of triangles kept on the rest of the head
     body_keep: float = 1 / 6
-    max_triangles: int = 100_000
+    max_triangles: int = 100_000  # the returned head's, mouth included (see reserve_triangles)
     decimation_aggressiveness: float = 5.0  # fast-simplification's agg; 7 leaves folded slivers
     retry_scales: tuple[float, ...] = (1.0, 0.97, 1.03, 0.9)  # head/body targets tried in turn
 
 
-def extract_mesh(tri: Triplane, config: MeshingConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Triplane -> (verts_m (V, 3) float32, faces (F, 3) int32), closed, outward-facing, one component."""
+def extract_mesh(tri: Triplane, config: MeshingConfig | None = None,
+                 reserve_triangles: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Triplane -> (verts_m (V, 3) float32, faces (F, 3) int32), closed, outward-facing, one component,
+    at most config.max_triangles - reserve_triangles triangles (reserve_triangles: the share of the
+    budget that later stages add, e.g. the mouth's parts)."""
     config = config or MeshingConfig()
+    budget = config.max_triangles - reserve_triangles
     field = decode_grid(tri).numpy()
     # A positive border guarantees a closed surface even where the head touches the cube.
     padded = np.pad(field, 1, constant_values=float(field.max()) + 1.0)
@@ -55,7 +66,7 @@ def extract_mesh(tri: Triplane, config: MeshingConfig | None = None) -> tuple[np
         mesh = max(parts, key=lambda m: len(m.faces))
     if config.taubin_iterations:
         trimesh.smoothing.filter_taubin(mesh, iterations=config.taubin_iterations)
-    verts, faces = adaptive_decimate(mesh.vertices, mesh.faces, config)
+    verts, faces = adaptive_decimate(mesh.vertices, mesh.faces, config, budget)
     mesh = trimesh.Trimesh(verts, faces, process=False)
     if mesh.volume < 0:
         mesh.invert()
@@ -73,33 +84,54 @@ def region_of_faces(verts_m: np.ndarray, faces: np.ndarray, config: MeshingConfi
     return region
 
 
-def adaptive_decimate(verts_m: np.ndarray, faces: np.ndarray,
-                      config: MeshingConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Quadric decimation per region of a closed mesh: verts (V, 3), faces (F, 3) -> same kinds.
+def adaptive_decimate(verts_m: np.ndarray, faces: np.ndarray, config: MeshingConfig,
+                      max_triangles: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Quadric decimation per region of a closed mesh: verts (V, 3), faces (F, 3) -> same kinds,
+    at most max_triangles (default config.max_triangles) triangles.
 
     Each region is simplified on its own with its border vertices fixed (fast-simplification's
     preserve_border keeps them bit-exact), then the regions are stitched back on those vertices.
-    Returns the input unchanged when no try (config.retry_scales) gives one closed piece.
+    When no try (config.retry_scales) gives one closed piece within the budget, the whole mesh is
+    simplified as one (the face then loses its full resolution; the budget still holds).
     """
+    budget = config.max_triangles if max_triangles is None else max_triangles
     verts_m = np.asarray(verts_m, np.float64)
     faces = np.asarray(faces, np.int64)
     region = region_of_faces(verts_m, faces, config)
     keep = np.array([1.0, config.head_keep, config.body_keep])
     counts = np.bincount(region, minlength=3)
     wanted = counts * keep
-    over = wanted.sum() / config.max_triangles
-    if over > 1:  # the face keeps its share; the other regions give way
-        spare = max(config.max_triangles - wanted[0], 0.0)
+    if wanted.sum() > budget:  # the face keeps its share; the other regions give way
+        spare = max(budget - wanted[0], 0.0)
         wanted[1:] *= spare / max(wanted[1:].sum(), 1.0)
     # Now and then a collapse next to a fixed border pinches an edge between four triangles; other
-    # targets collapse other edges, so a few nearby ones are tried before keeping full resolution.
+    # targets collapse other edges, so a few nearby ones are tried.
     for scale in config.retry_scales:
         verts, merged = _decimate_regions(verts_m, faces, region, wanted * np.array([1.0, scale, scale]),
                                           config)
-        mesh = trimesh.Trimesh(verts, merged, process=False)
-        if mesh.is_watertight and len(mesh.split(only_watertight=False)) == 1:
+        if len(merged) <= budget and _one_closed_piece(verts, merged):
             return verts, merged
-    return verts_m, faces
+    if len(faces) <= budget and _one_closed_piece(verts_m, faces):
+        return verts_m, faces
+    for scale in (1.0, 0.97, 0.94):
+        verts, merged = _simplify(verts_m, faces, int(budget * scale), config)
+        if _one_closed_piece(verts, merged):
+            return verts, merged
+    return verts, merged
+
+
+def _one_closed_piece(verts_m: np.ndarray, faces: np.ndarray) -> bool:
+    mesh = trimesh.Trimesh(verts_m, faces, process=False)
+    return mesh.is_watertight and len(mesh.split(only_watertight=False)) == 1
+
+
+def _simplify(verts_m: np.ndarray, faces: np.ndarray, target: int,
+              config: MeshingConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The whole closed mesh simplified as one to about target triangles, folded pairs dropped."""
+    pts, new_faces = fast_simplification.simplify(verts_m, faces, target_count=target,
+                                                  agg=config.decimation_aggressiveness)
+    used, new_faces = np.unique(_drop_folded_pairs(np.asarray(new_faces, np.int64)), return_inverse=True)
+    return np.asarray(pts, np.float64)[used], new_faces.reshape(-1, 3)
 
 
 def _decimate_regions(verts_m: np.ndarray, faces: np.ndarray, region: np.ndarray, wanted: np.ndarray,

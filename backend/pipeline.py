@@ -21,7 +21,7 @@ from backend.meshing import MeshingConfig, extract_mesh
 from backend.perception import shared_perceiver
 from backend.reconstruction import Reconstruction
 from backend.rig import build_rig
-from backend.rig.mouth import MouthError, build_mouth, recolour_interior
+from backend.rig.mouth import MouthConfig, MouthError, build_mouth, recolour_interior
 from backend.silhouette import CanvasConfig, build_canvas
 from backend.texture import bake_texture
 from backend.triplane import Triplane, TriplaneConfig, build_geometry
@@ -40,7 +40,8 @@ class ReconstructConfig:
     canvas: CanvasConfig = field(default_factory=CanvasConfig)
     prior: PriorConfig = field(default_factory=PriorConfig)
     triplane: TriplaneConfig = field(default_factory=TriplaneConfig)
-    meshing: MeshingConfig = field(default_factory=MeshingConfig)
+    meshing: MeshingConfig = field(default_factory=MeshingConfig)  # its max_triangles bounds the final head
+    mouth: MouthConfig = field(default_factory=MouthConfig)
     appearance: AppearanceConfig = field(default_factory=AppearanceConfig)
     texture_size: int = 2048
     atlas_padding_px: int = 4
@@ -88,12 +89,13 @@ def reconstruct(image_rgb: np.ndarray, config: ReconstructConfig | None = None, 
     with stages.stage("triplane"):
         tri: Triplane = build_geometry(prior, config.triplane)
     with stages.stage("meshing"):
-        verts_m, faces = extract_mesh(tri, config.meshing)
+        # The mouth's parts are added after meshing: their share of the budget is held back here.
+        verts_m, faces = extract_mesh(tri, config.meshing, reserve_triangles=config.mouth.max_triangles)
     warnings = list(seen.warnings)
     with stages.stage("mouth"):
         # The lips are cut apart and a mouth interior added; every later stage sees that mesh.
         try:
-            mouth = build_mouth(verts_m, faces, landmarks_m)
+            mouth = build_mouth(verts_m, faces, landmarks_m, config.mouth)
             verts_m, faces = mouth.verts_m, mouth.faces
         except MouthError as exc:
             mouth = None

@@ -11,6 +11,7 @@ import trimesh
 
 from backend.errors import NoFaceError
 from backend.imagefile import decode_image
+from backend.meshing import MeshingConfig
 from backend.metrics import bust_region, silhouette_iou
 from backend.perception import shared_perceiver
 from backend.pipeline import ReconstructConfig, reconstruct
@@ -40,6 +41,7 @@ def test_a_portrait_gives_one_closed_head_of_human_size(heads, name):
     _, head = heads[name]
     mesh = trimesh.Trimesh(head.verts_m, head.faces, process=False)
     assert mesh.is_watertight
+    assert len(head.faces) <= CONFIG.meshing.max_triangles
     # One head surface; the mouth's teeth and tongue are small closed parts inside it.
     parts = sorted(mesh.split(only_watertight=False), key=lambda m: len(m.faces), reverse=True)
     assert len(parts) <= 4 and sum(len(p.faces) for p in parts[1:]) < 0.02 * len(mesh.faces)
@@ -86,6 +88,16 @@ def test_the_head_has_a_back_that_shows_no_face(heads):
                              orbit_camera(head.camera, 180))
     with mp.solutions.face_detection.FaceDetection(model_selection=1) as detector:
         assert not detector.process(render.rgb).detections
+
+
+def test_the_head_keeps_to_the_triangle_budget_with_its_mouth_included(portraits_dir):
+    # A budget well under what the grid gives puts meshing at its limit, as the 100k default does
+    # on large heads; the mouth's parts come after meshing and must fit in the same budget.
+    budget = 50_000
+    config = ReconstructConfig(texture_size=256, meshing=MeshingConfig(max_triangles=budget))
+    head = reconstruct(decode_image((portraits_dir / "lp_s0.jpg").read_bytes()), config)
+    assert not any("mouth" in w for w in head.warnings)
+    assert 0.9 * budget <= len(head.faces) <= budget  # at the limit, not far under it
 
 
 def test_a_cat_is_refused_with_no_face(portraits_dir):

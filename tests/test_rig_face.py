@@ -23,7 +23,7 @@ from backend.pipeline import ReconstructConfig, reconstruct
 from backend.render import front_camera, orbit_camera, render_textured
 from backend.rig import pose_vertices
 from backend.rig.expressions import landmark_basis
-from backend.rig.mouth import SKIN, build_mouth
+from backend.rig.mouth import SKIN, MouthConfig, MouthError, build_mouth
 from backend.silhouette import build_canvas
 from backend.triplane import build_geometry
 from backend.video.solve import RIGID
@@ -269,3 +269,12 @@ def test_interior_parts_and_jaw_weights(closed_head):
     middle = slice(len(upper) // 3, 2 * len(upper) // 3)
     assert mouth.jaw_weight[upper[middle]].max() < 0.05 and mouth.jaw_weight[lower[middle]].min() > 0.95
     assert 0.0 <= mouth.jaw_weight.min() and mouth.jaw_weight.max() <= 1.0
+
+
+def test_the_mouth_keeps_to_its_share_of_the_triangle_budget(closed_head):
+    verts, faces, landmarks_m, mouth = closed_head
+    added = len(mouth.faces) - len(faces)
+    assert 0 < added <= MouthConfig().max_triangles
+    # A share too small for this mouth is refused (the head is then rigged without one), never overrun.
+    with pytest.raises(MouthError):
+        build_mouth(verts, faces, landmarks_m, MouthConfig(max_triangles=added - 1))

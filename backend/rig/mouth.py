@@ -54,6 +54,10 @@ class MouthConfig:
     cavity_rgb: tuple[int, int, int] = (48, 16, 14)
     teeth_rgb: tuple[int, int, int] = (206, 198, 180)
     tongue_rgb: tuple[int, int, int] = (186, 88, 92)
+    # The mouth's share of the head's triangle budget (meshing holds it back, see backend/meshing.py).
+    # The bag costs 2 * rings + 1 = 15 triangles per vertex of the lip loop, each row of teeth 116,
+    # the tongue 320: 1.1-1.7k measured over 16 heads (loops of 38-78); 2,000 allows a loop of 96.
+    max_triangles: int = 2_000
 
 
 @dataclass
@@ -113,10 +117,12 @@ class MouthError(ValueError):
 def build_mouth(verts_m: np.ndarray, faces: np.ndarray, landmarks_m: np.ndarray,
                 config: MouthConfig | None = None) -> MouthGeometry:
     """verts_m (V, 3), faces (F, 3) closed head, landmarks_m (478, 3) -> MouthGeometry.
-    Raises MouthError when the slit cannot be cut cleanly."""
+    Raises MouthError when the slit cannot be cut cleanly or the parts would take more than
+    config.max_triangles triangles."""
     c = config or MouthConfig()
     verts = np.asarray(verts_m, dtype=np.float64)
     faces = np.asarray(faces, dtype=np.int64)
+    n_faces_in = len(faces)
     lm = np.asarray(landmarks_m, dtype=np.float64)
     s = face_scale(lm)
     slit = slit_points(lm)
@@ -155,6 +161,10 @@ def build_mouth(verts_m: np.ndarray, faces: np.ndarray, landmarks_m: np.ndarray,
         faces = np.concatenate([faces, pf + len(verts)])
         verts = np.concatenate([verts, pv])
         region = np.concatenate([region, np.full(len(pv), label, np.int8)])
+
+    added = len(faces) - n_faces_in
+    if added > c.max_triangles:
+        raise MouthError(f"the mouth's parts take {added} triangles, over its share of {c.max_triangles}")
 
     jaw = np.zeros(len(verts))
     main = np.arange(n_cut + len(bag_v))
