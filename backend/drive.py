@@ -41,7 +41,7 @@ def drive_from_video(path: Path, config: DriveConfig | None = None, progress: Pr
     """A video file or a folder of frames -> Drive at the video's own frame rate.
 
     neutral_px: (478, 3) landmarks of the actor at rest (pixels of any image), or None to take the
-    take's own least-activated face. Raises BadVideoError (unreadable, too long, too large),
+    take's own median face. Raises BadVideoError (unreadable, too long, too large),
     NoFaceError (no frame has a face), CancelledError (should_cancel() turned true; checked every
     30 frames while tracking).
     """

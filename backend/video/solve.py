@@ -4,13 +4,19 @@
    landmarks to each frame, fitted on landmarks that expressions barely move (forehead, nose
    bridge, eye corners, temples). Its rotation is the head pose; undoing it leaves the frame's
    landmarks in the canonical head frame, where only expression remains.
-2. Neutral: the per-landmark median over the take, then moved to the least-activated face (each
-   expression's 5th percentile), since a talking actor's median face has the mouth a little open.
+2. Neutral: the per-landmark median over the take (or the landmarks of a neutral photo). A
+   per-shape low percentile of a free solve was tried as the baseline: 44 independent percentiles
+   are no face, and the bounded solve paid for the made-up offset with constant smile, funnel and
+   lowered-lip weights (lp_d9's lips shut at rest came out 0.05 eye-spans apart).
 3. Weights: bounded least squares of the frame's landmark offsets against the expression basis
    evaluated on the actor's own neutral landmarks (the same handle displacements that shape the
-   reconstructed head), so "jaw 0.6" means the same thing on the actor and on the head.
+   reconstructed head), so "jaw 0.6" means the same thing on the actor and on the head. The
+   openings a viewer reads (the inner lips apart, in height and sideways, and each lid pair) are
+   differences of landmarks a few millimetres apart that the plain fit would trade for bigger
+   corner and cheek motions (a mouth pulled sideways came out with the lips sheared apart by
+   jawLeft); they get rows of their own (SolveConfig.opening_weight).
 4. Frames without a face are bridged linearly from their neighbours; the curves are then smoothed
-   with the one-euro filter (backend/video/smooth.py says why).
+   with the one-euro filter forward and backward (backend/video/smooth.py says why).
 """
 from __future__ import annotations
 
@@ -23,7 +29,8 @@ from scipy.spatial.transform import Rotation
 
 from backend.camera import estimate_camera
 from backend.errors import NoFaceError
-from backend.video.smooth import OneEuroConfig, one_euro
+from backend.rig.landmarks import EYES, LOWER_LIP_INNER, UPPER_LIP_INNER
+from backend.video.smooth import OneEuroConfig, one_euro_zero_lag
 from backend.video.track import Track
 
 # Face-mesh landmarks that expressions move least: forehead, nose bridge and tip, eye corners,
@@ -37,18 +44,25 @@ SKIN = 468  # landmarks 0..467 lie on the skin; 468..477 are the irises
 
 R_FRONT = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
 
+# Landmark pairs across an opening, (upper, lower): the inner lips without the corners, and each
+# eye's lid margins without the corners.
+LIP_PAIRS = tuple(zip(UPPER_LIP_INNER[1:-1], LOWER_LIP_INNER[1:-1]))
+LID_PAIRS = tuple(p for e in EYES.values() for p in zip(e["upper"][1:-1], e["lower"][1:-1]))
+
 Basis = Callable[[np.ndarray], tuple[tuple[str, ...], np.ndarray]]
 
 
 @dataclass
 class SolveConfig:
     depth_weight: float = 0.5  # mediapipe's depth is noisier than its image positions
-    neutral_percentile: float = 5.0
     neck_share: float = 0.4  # of the head's rotation carried by the neck joint, the rest by the head
     # Ridge on the weights, relative to the basis' mean squared column norm: many ARKit shapes move
     # the same lip points, and without it the bounded solve saturates shapes that cancel each other.
     ridge: float = 0.02
-    smoothing: OneEuroConfig = field(default_factory=OneEuroConfig)
+    # Each opening row (lip pair across x and height, lid pair in height) counts as this many
+    # landmark coordinates: 50 took lp_d9's lip-gap r on the landmarks 0.81 -> 0.95 (20: 0.92).
+    opening_weight: float = 50.0
+    smoothing: OneEuroConfig = field(default_factory=lambda: OneEuroConfig(beta=3.0))
 
 
 @dataclass
@@ -96,54 +110,70 @@ def solve_drive(track: Track, fps: float, basis: Basis, config: SolveConfig | No
                 image_size: tuple[int, int] = (512, 512), neutral_px: np.ndarray | None = None) -> Drive:
     """Track -> Drive. ``basis(neutral_m (478,3)) -> (names, (E,478,3) landmark offsets at weight 1)``.
     neutral_px: (478, 3) landmarks of the actor at rest (e.g. found on a neutral photo), or None to
-    use the take's own least-activated face. Raises NoFaceError when no frame has a face."""
+    use the take's own median face. Raises NoFaceError when no frame has a face."""
     config = config or SolveConfig()
     if not track.found.any():
         raise NoFaceError("no face was found in any frame of the video")
-    if neutral_px is not None:
-        _, neutral = estimate_camera(np.asarray(neutral_px, np.float64), image_size)
-        rotations, canonical = canonicalise(track, neutral.astype(np.float64))
-    else:
-        first = int(np.flatnonzero(track.found)[0])
-        _, reference = estimate_camera(track.landmarks_px[first].astype(np.float64), image_size)
-        # Two passes: the median face of the take is a steadier reference than any single frame.
-        _, canonical = canonicalise(track, reference.astype(np.float64))
-        neutral = np.nanmedian(canonical, axis=0)
-        rotations, canonical = canonicalise(track, neutral)
-        neutral = np.nanmedian(canonical, axis=0)
-
+    rotations, canonical, neutral = take_neutral(track, image_size, neutral_px)
     names, offsets = basis(neutral)
-    weights = _solve_weights(canonical - neutral, offsets, track.found, config,
-                             take_baseline=neutral_px is None)
+    weights = _solve_weights(canonical - neutral, offsets, track.found, config)
     head = _head_rotations(rotations, track.found)
 
     missing = track.missing_ranges()
-    weights = np.clip(one_euro(_bridge(weights, track.found), fps, config.smoothing), 0.0, 1.0)
-    head = one_euro(_bridge(head, track.found), fps, config.smoothing)
+    weights = np.clip(one_euro_zero_lag(_bridge(weights, track.found), fps, config.smoothing), 0.0, 1.0)
+    head = one_euro_zero_lag(_bridge(head, track.found), fps, config.smoothing)
     poses = np.stack([head * config.neck_share, head * (1 - config.neck_share)], axis=1)
     return Drive(fps=fps, expression_names=tuple(names), weights=weights.astype(np.float32),
                  joint_names=("neck", "head"), poses=poses.astype(np.float32),
                  head_rotation=head.astype(np.float32), missing=missing)
 
 
+def opening_rows(offsets: np.ndarray) -> np.ndarray:
+    """offsets (..., 478, 3) -> (..., K) the openings' changes: per lip pair its x and height
+    differences, per lid pair its height difference (upper minus lower)."""
+    up, low = np.array(LIP_PAIRS).T
+    lip = offsets[..., up, :][..., [0, 2]] - offsets[..., low, :][..., [0, 2]]
+    up, low = np.array(LID_PAIRS).T
+    lid = offsets[..., up, 2] - offsets[..., low, 2]
+    return np.concatenate([lip.reshape(*lip.shape[:-2], -1), lid], axis=-1)
+
+
+def take_neutral(track: Track, image_size: tuple[int, int] = (512, 512),
+                 neutral_px: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """-> rotations (T,3,3) camera-from-canonical, landmarks (T,478,3) in the canonical frame (NaN
+    rows where missing) and the neutral (478,3) they are solved against: the neutral photo's
+    landmarks (neutral_px) or the take's median face. Needs at least one found frame."""
+    if neutral_px is not None:
+        _, neutral = estimate_camera(np.asarray(neutral_px, np.float64), image_size)
+        rotations, canonical = canonicalise(track, neutral.astype(np.float64))
+        return rotations, canonical, neutral.astype(np.float64)
+    first = int(np.flatnonzero(track.found)[0])
+    _, reference = estimate_camera(track.landmarks_px[first].astype(np.float64), image_size)
+    # Two passes: the median face of the take is a steadier reference than any single frame.
+    _, canonical = canonicalise(track, reference.astype(np.float64))
+    neutral = np.nanmedian(canonical, axis=0)
+    rotations, canonical = canonicalise(track, neutral)
+    return rotations, canonical, np.nanmedian(canonical, axis=0)
+
+
 def _solve_weights(offsets_t: np.ndarray, basis: np.ndarray, found: np.ndarray,
-                   config: SolveConfig, take_baseline: bool = True) -> np.ndarray:
+                   config: SolveConfig) -> np.ndarray:
     """offsets_t (T,478,3), basis (E,478,3) -> (T,E) weights in [0,1] (NaN rows where missing).
     The iris points (468..477) are left out: gaze is not an expression of the basis."""
     scale = np.array([1.0, 1.0, config.depth_weight])
     n_shapes = len(basis)
-    A = (basis[:, :SKIN] * scale).reshape(n_shapes, -1).T.astype(np.float64)  # (1404, E)
     rows = np.flatnonzero(found)
-    b = (offsets_t[rows, :SKIN] * scale).reshape(len(rows), -1)  # (n, 1404)
+    root = np.sqrt(config.opening_weight)
+    # (1404 + K, E) and (n, 1404 + K): the landmark coordinates, then the openings.
+    A = np.concatenate([(basis[:, :SKIN] * scale).reshape(n_shapes, -1),
+                        root * opening_rows(basis)], axis=1).T.astype(np.float64)
+    b = np.concatenate([(offsets_t[rows, :SKIN] * scale).reshape(len(rows), -1),
+                        root * opening_rows(offsets_t[rows])], axis=1)
     lam = config.ridge * float(np.mean(np.sum(A * A, axis=0))) if n_shapes else 0.0
-    if take_baseline:
-        # Ridge pass to find the least-activated face, then a bounded ridge solve against it.
-        free = np.linalg.solve(A.T @ A + lam * np.eye(n_shapes), A.T @ b.T)  # (E, n)
-        b = b - A @ np.percentile(free, config.neutral_percentile, axis=1)
     weights = np.full((len(found), n_shapes), np.nan)
     if n_shapes:
         # |A w - b|^2 + lam |w|^2 = |U w - U^-T A^T b|^2 + const with U^T U = A^T A + lam I, so each
-        # frame's bounded solve runs on an (E, E) system instead of (1404 + E, E).
+        # frame's bounded solve runs on an (E, E) system instead of (1404 + K + E, E).
         U = np.linalg.cholesky(A.T @ A + lam * np.eye(n_shapes)).T
         targets = np.linalg.solve(U.T, A.T @ b.T).T  # (n, E)
         for i, row in zip(rows, targets):
