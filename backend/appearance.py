@@ -179,16 +179,46 @@ def face_region(landmarks_m: np.ndarray, tri: Triplane, res: int) -> np.ndarray:
     return region.astype(bool)
 
 
-def crown_colour(colour: np.ndarray, conf: np.ndarray, covered: np.ndarray, step_m: float) -> np.ndarray:
+def visible_hair_colour(colour: np.ndarray, conf: np.ndarray, face: np.ndarray, eye_row: float,
+                        step_m: float, trusted: float = 0.3) -> np.ndarray | None:
+    """(3,): the robust (median) colour of the highest hair or scalp the front layer saw well, or
+    None when it saw nothing well. colour (res, res, 3), conf (res, res) and face (res, res) are the
+    XZ near layer (rows along +z, columns along x); eye_row is the eyes' row on it.
+
+    Candidates lie above the brows and outside the face's landmark outline (hair at the temples
+    and above the forehead); per column the topmost 1.5 cm of them count. A bald head or a face
+    that fills the frame has none: then the topmost well-seen surface of any column counts.
+    """
+    rows = np.arange(colour.shape[0])[:, None]
+    good = conf > trusted
+    for pick in (good & ~face & (rows > eye_row + 0.015 / step_m), good):
+        if not pick.any():
+            continue
+        has = pick.any(0)
+        top = np.where(has, pick.shape[0] - 1 - np.argmax(pick[::-1], axis=0), -1)
+        band = pick & (rows >= top - 0.015 / step_m) & has
+        return np.median(colour[band], axis=0).astype(np.float32)
+    return None
+
+
+def crown_colour(colour: np.ndarray, conf: np.ndarray, covered: np.ndarray, step_m: float,
+                 face: np.ndarray, eye_row: float) -> np.ndarray:
     """(res, 3): per XZ column, the seen colour 0.5-2 cm below the top of the head (hair, or skin
-    when bald). Columns without a well-seen sample take the mean of those with one."""
+    when bald). Columns without a well-seen sample take the mean of those with one. When the photo
+    cuts the head off above the brows no column sees that band: then every column takes the
+    highest hair the photo does show (visible_hair_colour), so the unseen top, back and sides
+    continue the person's own hair rather than a made-up colour."""
     res = colour.shape[0]
     rows = np.arange(res)[:, None]
     top = np.where(covered.any(0), res - 1 - np.argmax(covered[::-1], axis=0), 0)  # rows run along +z
     band = (rows <= top - 0.005 / step_m) & (rows >= top - 0.02 / step_m) & covered & (conf > 0.3)
     crown = (colour * band[..., None]).sum(0) / np.maximum(band.sum(0), 1)[:, None]
     has = band.sum(0) > 0
-    crown[~has] = crown[has].mean(0) if has.any() else 0.5
+    if has.any():
+        crown[~has] = crown[has].mean(0)
+    else:
+        hair = visible_hair_colour(colour, conf, face, eye_row, step_m)
+        crown[:] = hair if hair is not None else 0.5  # 0.5 only when the photo saw nothing at all
     # a parting or a highlight would otherwise run down the back as a stripe
     return ndi.gaussian_filter1d(crown, 0.015 / step_m, axis=0, mode="nearest").astype(np.float32)
 
@@ -231,7 +261,9 @@ def build_appearance(tri: Triplane, verts_m: np.ndarray, faces: np.ndarray, imag
     # continues what covers the crown instead (per column on the back, its mean on sides and top).
     back = (XZ, 1)
     face = face_region(landmarks_m, tri, res)
-    crown = crown_colour(*seen[(XZ, 0)], seen_cover[(XZ, 0)], tri.size_m / res)
+    step_m = tri.size_m / res
+    eye_row = (float(landmarks_m[[33, 263], 2].mean()) - float(tri.origin_m[2])) / step_m - 0.5
+    crown = crown_colour(*seen[(XZ, 0)], seen_cover[(XZ, 0)], step_m, face, eye_row)
     fills[back] = np.where(face[..., None], crown[None], fills[back])
     ear_z = float(landmarks_m[[33, 263], 2].mean()) - config.crown_below_eyes_m
     nape_z = float(landmarks_m[13, 2]) - config.nape_below_mouth_m

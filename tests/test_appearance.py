@@ -1,0 +1,87 @@
+"""Appearance branch: what the photo shows lands on the head, and what it hides continues it."""
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from backend.appearance import crown_colour
+from backend.perception import shared_perceiver
+from backend.pipeline import reconstruct
+
+PORTRAITS = Path(__file__).resolve().parents[1] / ".." / "shared" / "portraits"
+BROW_TOPS = [105, 66, 334, 296]  # face-mesh points on the upper edge of the brows
+
+
+def _texture_colour(rec, face_ids: np.ndarray) -> np.ndarray:
+    """(3,) median texture colour in [0, 1] at the UV centroids of the given faces."""
+    size = rec.texture.shape[0]
+    uv = rec.loop_uvs[face_ids].mean(1)
+    cols = np.clip((uv[:, 0] * size).astype(int), 0, size - 1)
+    rows = np.clip(((1.0 - uv[:, 1]) * size).astype(int), 0, size - 1)
+    return np.median(rec.texture[rows, cols], axis=0) / 255.0
+
+
+def _hair_beside_face(image, seen) -> tuple[np.ndarray, np.ndarray, float]:
+    """The hair the photo shows: person pixels beside the face outline and above the eyes.
+    Returns (hair mask (H, W) bool, face outline (H, W) bool, the eyes' row)."""
+    hull = cv2.convexHull(seen.landmarks_px[:468, :2].astype(np.float32))
+    face = np.zeros(image.shape[:2], np.uint8)
+    cv2.fillConvexPoly(face, np.round(hull).astype(np.int32), 1)
+    eye_row = float(seen.landmarks_px[[33, 263], 1].mean())
+    rows = np.arange(image.shape[0])[:, None]
+    return (seen.person_mask > 0.5) & (face == 0) & (rows < eye_row), face.astype(bool), eye_row
+
+
+@pytest.fixture(scope="module")
+def cropped_above_brows():
+    """fr_rose_leslie (long red hair) cropped in memory a few pixels above her brows, so the top
+    of her head is nowhere in the photo; returns (image, reconstruction)."""
+    image = np.asarray(Image.open(PORTRAITS / "fr_rose_leslie.jpg").convert("RGB"))
+    brow_row = shared_perceiver()(image).landmarks_px[BROW_TOPS, 1].min()
+    top = int(brow_row) - 8
+    cropped = np.ascontiguousarray(image[top:])
+    return cropped, reconstruct(cropped, name="cropped")
+
+
+def test_a_head_cut_off_above_the_brows_gets_the_hair_it_shows_on_top_and_behind_not_grey(cropped_above_brows):
+    image, rec = cropped_above_brows
+    hair_px, _, _ = _hair_beside_face(image, shared_perceiver()(image))
+    assert hair_px.sum() > 500, "the crop should still show hair beside the face"
+    hair = np.median(image[hair_px], axis=0) / 255.0
+
+    centroids = rec.verts_m[rec.faces].mean(1)
+    eye_z = rec.landmarks_m[[33, 263], 2].mean()
+    top = np.flatnonzero(centroids[:, 2] > centroids[:, 2].max() - 0.015)
+    back = np.flatnonzero((centroids[:, 1] > 0.06) & (centroids[:, 2] > eye_z + 0.02))
+    grey = np.full(3, 0.5)
+    for region in (top, back):
+        colour = _texture_colour(rec, region)
+        assert np.linalg.norm(colour - hair) < 0.5 * np.linalg.norm(grey - hair), (colour, hair)
+        assert np.linalg.norm(colour - hair) < 0.15, (colour, hair)
+
+
+def test_when_no_column_sees_the_band_below_the_head_top_the_crown_is_the_highest_hair_shown_not_grey(cropped_above_brows):
+    # The cropped photo as the front (XZ) layer: rows run up (+z), the head goes on 4 cm above
+    # the frame's top edge (over every column the person spans) where the camera saw nothing,
+    # so the crown band is seen in no column.
+    image, _ = cropped_above_brows
+    seen = shared_perceiver()(image)
+    hair_px, face, eye_row = _hair_beside_face(image, seen)
+    # metres per pixel from the outer eye corners, about 9 cm apart on an adult
+    step_m = 0.09 / np.linalg.norm(seen.landmarks_px[33, :2] - seen.landmarks_px[263, :2])
+    pad = int(0.04 / step_m)
+    person = seen.person_mask > 0.5
+    above = lambda a, fill: np.concatenate([np.broadcast_to(fill, (pad, *a.shape[1:])), a])[::-1]  # noqa: E731
+    colour = above(image / 255.0, 0.0).astype(np.float32)
+    conf = above(person.astype(np.float32), 0.0)
+    covered = above(person, person.any(0))
+    face = above(face, False)
+    crown = crown_colour(colour, conf, covered, step_m, face, eye_row=len(colour) - 1 - (eye_row + pad))
+
+    hair = np.median(image[hair_px], axis=0) / 255.0
+    grey = np.full(3, 0.5)
+    assert np.abs(crown - crown[0]).max() < 1e-6, "one colour for the whole unseen crown"
+    assert np.linalg.norm(crown[0] - hair) < 0.1, (crown[0], hair)
+    assert np.linalg.norm(crown[0] - grey) > 0.3, crown[0]
