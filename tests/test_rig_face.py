@@ -278,3 +278,35 @@ def test_the_mouth_keeps_to_its_share_of_the_triangle_budget(closed_head):
     # A share too small for this mouth is refused (the head is then rigged without one), never overrun.
     with pytest.raises(MouthError):
         build_mouth(verts, faces, landmarks_m, MouthConfig(max_triangles=added - 1))
+
+
+MOUTH_SHAPES = tuple(n for n in ARKIT_NAMES if n.startswith(("mouth", "jaw")))
+
+
+@pytest.mark.parametrize("name", PORTRAITS)
+def test_every_mouth_shape_changes_the_lip_gap_as_the_landmark_basis_says(heads, name):
+    """The video solver reads an actor's lip gap through landmark_basis; the head must open or close
+    its lips by that amount at the inner-lip midpoints (13, 14), whether its lips rest apart
+    (astronaut) or shut. Where the slit doubles a lip vertex, the upper lip is the copy the jaw does
+    not move."""
+    head = heads[name]
+    from backend.rig.surface import front_snap
+    lm = head.landmarks_m.astype(np.float64)
+    iod = np.linalg.norm(lm[263] - lm[33])
+    names, basis = landmark_basis(lm)
+    deltas = head.rig.expression_deltas.astype(np.float64)
+    jaw = np.linalg.norm(deltas[names.index("jawOpen")], axis=1)
+    tree = cKDTree(head.verts_m)
+    snapped = front_snap(head.verts_m, head.faces, lm[list(LIP_MID)])
+    near = [np.array(tree.query_ball_point(head.verts_m[i], 0.001)) for i in snapped]
+    upper, lower = near[0][np.argmin(jaw[near[0]])], near[1][np.argmax(jaw[near[1]])]
+
+    def gap(a, b):
+        return np.linalg.norm((a - b)[[0, 2]]) / iod
+
+    mesh0, basis0 = gap(head.verts_m[upper], head.verts_m[lower]), gap(lm[13], lm[14])
+    for shape in MOUTH_SHAPES:
+        k = names.index(shape)
+        want = gap(lm[13] + basis[k, 13], lm[14] + basis[k, 14]) - basis0
+        got = gap(head.verts_m[upper] + deltas[k, upper], head.verts_m[lower] + deltas[k, lower]) - mesh0
+        assert abs(got - want) <= 0.005 + 0.15 * abs(want), (shape, round(got, 4), round(want, 4))
