@@ -48,15 +48,6 @@ class AppearanceConfig:
     fill_neighbours: int = 8
     fill_downsample: int = 4
     grazing_cos: float = 0.35  # below this cosine between normal and view, a texel counts as unseen
-    # Beside a step in what the camera sees (the face layer ending in front of the skull) the
-    # photo's pixels still show the near side's rim (cheek edge, glasses arms): painted on the far
-    # side they make a displaced second copy of it. Within step_reach_m (laterally) of a surface
-    # nearer by more than step_depth_m, a surface takes the fill instead of the photo, except in
-    # the face's core (its landmark outline inset by face_core_inset_m), where the mesh follows the
-    # landmarks and the nose's step over the cheek is real.
-    step_reach_m: float = 0.01
-    step_depth_m: float = 0.02
-    face_core_inset_m: float = 0.015
 
 
 def smooth_normals(verts_m: np.ndarray, faces: np.ndarray, iterations: int = 8) -> np.ndarray:
@@ -108,25 +99,6 @@ def _zbuffer(verts_m: np.ndarray, faces: np.ndarray, camera: OrthoCamera, scale:
     return frags.depth
 
 
-def _disc(radius_m: float, pixels_per_metre: float) -> np.ndarray:
-    radius = max(1, int(round(radius_m * pixels_per_metre)))
-    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-
-
-def beside_step(zbuf: torch.Tensor, face_px: np.ndarray, pixels_per_metre: float,
-                config: "AppearanceConfig") -> torch.Tensor:
-    """zbuf (H, W) camera depth in metres (+inf off the mesh), face_px (N, 2) the face landmarks
-    in z-buffer pixels -> (H, W) float32, 1 where a surface nearer by more than step_depth_m lies
-    within step_reach_m (a disc across the image), outside the face's core."""
-    disc = _disc(config.step_reach_m, pixels_per_metre)
-    z = zbuf.numpy().astype(np.float32)
-    nearest = cv2.erode(np.where(np.isfinite(z), z, np.float32(1e6)), disc, borderType=cv2.BORDER_REPLICATE)
-    face = np.zeros(z.shape, np.uint8)
-    cv2.fillConvexPoly(face, np.round(cv2.convexHull(face_px.astype(np.float32)) - 0.5).astype(np.int32), 1)
-    core = cv2.erode(face, _disc(config.face_core_inset_m, pixels_per_metre)) > 0
-    return torch.from_numpy((np.isfinite(z) & (z - nearest > config.step_depth_m) & ~core).astype(np.float32))
-
-
 def _bilinear(image: torch.Tensor, uv_px: torch.Tensor) -> torch.Tensor:
     """image (H, W, C), uv_px (N, 2) pixel coordinates (column, row) -> (N, C)."""
     h, w = image.shape[:2]
@@ -136,7 +108,7 @@ def _bilinear(image: torch.Tensor, uv_px: torch.Tensor) -> torch.Tensor:
     return out[0, :, 0].T
 
 
-def lift_layer(layer_geometry, image, mask, zbuf, step, zscale, camera, config):
+def lift_layer(layer_geometry, image, mask, zbuf, zscale, camera, config):
     """((colour (res, res, 3), confidence (res, res)), surface points (res, res, 3)) of one layer."""
     res = config.resolution
     pts, normals, inside = layer_geometry
@@ -146,7 +118,6 @@ def lift_layer(layer_geometry, image, mask, zbuf, step, zscale, camera, config):
     uv = cam[:, :2] * camera.pixels_per_metre + torch.tensor(camera.principal_px, dtype=torch.float32)
     seen_depth = _bilinear(zbuf[..., None], uv * zscale)[:, 0]
     visible = (cam[:, 2] - seen_depth).abs() < config.depth_tolerance_m
-    visible &= _bilinear(step[..., None], uv * zscale)[:, 0] < 0.5
     to_camera = -R[2]  # camera looks along its +z; canonical direction toward the camera
     # Surfaces seen at a grazing angle smear a few pixels over centimetres: trust them little.
     facing = ((normals.view(-1, 3) @ to_camera - config.grazing_cos) / (1 - config.grazing_cos)).clamp(0, 1)
@@ -261,16 +232,13 @@ def build_appearance(tri: Triplane, verts_m: np.ndarray, faces: np.ndarray, imag
     mask = torch.from_numpy(person_mask.astype(np.float32))
     zscale = min(1.0, config.render_max_side / max(camera.image_size))
     zbuf = _zbuffer(verts_m, faces, camera, zscale)
-    face_px = camera.project(landmarks_m[:468].astype(np.float64))[:, :2] * zscale
-    step = beside_step(zbuf, face_px, camera.pixels_per_metre * zscale, config)
 
     normals = smooth_normals(verts_m, faces)
     seen, points, seen_cover = {}, {}, {}
     for p in range(3):
         for l in range(2):
             layer_geometry = mesh_layer(tri, verts_m, faces, normals, p, l, res)
-            seen[(p, l)], points[(p, l)] = lift_layer(layer_geometry, image, mask, zbuf, step, zscale,
-                                                              camera, config)
+            seen[(p, l)], points[(p, l)] = lift_layer(layer_geometry, image, mask, zbuf, zscale, camera, config)
             seen_cover[(p, l)] = layer_geometry[2].numpy()
     out = np.zeros((3, 10, res, res), np.float32)
     for p in range(3):
