@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from backend.reconstruction import R_FRONT as R_FACING  # the level view straight at the face
 from backend.reconstruction import OrthoCamera
 
 LEFT_EYE_OUTER, RIGHT_EYE_OUTER = 263, 33
@@ -50,12 +51,6 @@ def landmark_nme(found_px: np.ndarray, expected_px: np.ndarray, iod_px: float | 
     """
     iod = inter_ocular(expected_px) if iod_px is None else iod_px
     return float(np.linalg.norm(found_px[:, :2] - expected_px[:, :2], axis=1).mean() / iod)
-
-
-# Camera rotation of a level view straight at the face (canonical -> OpenCV camera axes):
-# camera x = canonical +X, camera y (down) = canonical -Z, camera z (away) = canonical +Y.
-# backend.render.R_FRONT is the same; not imported, since render.py pulls torch into this pure module.
-R_FACING = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
 
 
 def camera_yaw_deg(R_cam_from_canonical: np.ndarray) -> float:

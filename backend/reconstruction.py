@@ -10,6 +10,12 @@ if TYPE_CHECKING:  # the rig module needs torch; a Reconstruction stays plain ar
     from backend.rig.model import HeadRig
 
 
+# A camera that sees the head squarely (canonical -> OpenCV camera axes): image right = canonical
+# +X, image down = -Z, away from the viewer = +Y. The one copy: render, metrics and the video
+# solve all start their cameras and head rotations from it.
+R_FRONT = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
+
+
 @dataclass
 class OrthoCamera:
     """Scaled-orthographic camera that saw the portrait.

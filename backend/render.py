@@ -11,11 +11,8 @@ import numpy as np
 import torch
 
 from backend.raster import rasterize
-from backend.reconstruction import OrthoCamera
+from backend.reconstruction import R_FRONT, OrthoCamera
 from backend.texture import vertex_normals
-
-# Camera looking along canonical +Y from the -Y side: image right = +X, image down = -Z, away = +Y.
-R_FRONT = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
 
 
 @dataclass

@@ -29,6 +29,7 @@ from scipy.spatial.transform import Rotation
 
 from backend.camera import estimate_camera
 from backend.errors import NoFaceError
+from backend.reconstruction import R_FRONT
 from backend.rig.landmarks import EYES, LOWER_LIP_INNER, UPPER_LIP_INNER
 from backend.video.smooth import OneEuroConfig, one_euro_zero_lag
 from backend.video.track import Track
@@ -38,11 +39,7 @@ from backend.video.track import Track
 RIGID = np.array([10, 151, 9, 8, 109, 338, 67, 297, 6, 168, 197, 195, 5, 4, 1,
                   33, 133, 362, 263, 234, 454, 127, 356, 162, 389, 21, 251])
 
-# Camera rotation of a head that faces the camera squarely (canonical -> OpenCV camera axes):
-# camera x = canonical +X, camera y (down) = canonical -Z, camera z (away) = canonical +Y.
 SKIN = 468  # landmarks 0..467 lie on the skin; 468..477 are the irises
-
-R_FRONT = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
 
 # Landmark pairs across an opening, (upper, lower): the inner lips without the corners, and each
 # eye's lid margins without the corners.
