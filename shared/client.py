@@ -170,9 +170,12 @@ class HeadliftClient:
         msg = make_bake(head_id, expressions, pose, frame_start=frame_start, frames=frames)
         collector = BakeCollector(msg)
         request_id = self.submit(msg, timeout_s)
+        batch: deque[Message] = deque()
         try:
             while True:
-                for event in self._receive(timeout_s):
+                batch.extend(self._receive(timeout_s))
+                while batch:
+                    event = batch.popleft()
                     if event.id != request_id:
                         self._events.append(event)
                     elif isinstance(event, Progress):
@@ -181,6 +184,7 @@ class HeadliftClient:
                     elif collector.add(event):
                         return collector.result()
         finally:
+            self._events.extend(batch)  # what arrived after the answer belongs to poll_events
             if request_id in self._pending:  # left early (e.g. a bad chunk): stop the job
                 del self._pending[request_id]
                 self._cancel_quietly(request_id)
@@ -212,19 +216,27 @@ class HeadliftClient:
         answers to other requests are kept for ``poll_events``. Raises ``ProtocolError`` for an
         error reply, and ``ProtocolError(backend_unreachable)`` when ``timeout_s`` passes."""
         request_id = self.submit(msg, timeout_s)
-        while True:
-            for event in self._receive(timeout_s):
-                if event.id != request_id:
-                    self._events.append(event)
-                elif isinstance(event, Progress):
-                    if on_progress is not None:
-                        on_progress(event)
-                elif isinstance(event, BakeChunk):
-                    continue  # bake() collects chunks; request() has no use for them
-                elif isinstance(event, Error):
-                    raise event.to_exception()
-                else:
-                    return event
+        batch: deque[Message] = deque()
+        try:
+            while True:
+                batch.extend(self._receive(timeout_s))
+                while batch:
+                    event = batch.popleft()
+                    if event.id != request_id:
+                        self._events.append(event)
+                    elif isinstance(event, Progress):
+                        if on_progress is not None:
+                            on_progress(event)
+                    elif isinstance(event, BakeChunk):
+                        continue  # bake() collects chunks; request() has no use for them
+                    elif isinstance(event, Error):
+                        raise event.to_exception()
+                    else:
+                        return event
+        finally:
+            # Replies to other requests that came in the same read as this answer: their
+            # requests are no longer pending, so dropping them here would lose them for good.
+            self._events.extend(batch)
 
     # --- non-blocking calls -----------------------------------------------------------------
 

@@ -47,6 +47,46 @@ def test_an_error_reply_raises_from_a_blocking_call_and_is_an_event_when_polled(
         assert isinstance(answer, Error) and answer.code is ErrorCode.BAD_IMAGE
 
 
+def test_an_answer_that_arrives_in_the_same_read_as_a_blocking_calls_answer_is_kept():
+    """A blocking call returns on its own answer; another request's final reply read in the same
+    batch must still reach poll_events (its request is no longer pending, so no deadline would
+    ever report it: a caller waiting for it would wait for ever)."""
+    import threading
+    import time
+
+    import zmq
+
+    from shared.protocol import decode, encode
+
+    context = zmq.Context()
+    router = context.socket(zmq.ROUTER)
+    router.bind("inproc://two-answers-at-once")
+
+    def scripted_backend() -> None:
+        # Hold the ping's answer until the hello arrives, then answer both back to back.
+        identity, *frames = router.recv_multipart()
+        ping = decode(frames)
+        identity, *frames = router.recv_multipart()
+        hello = decode(frames)
+        router.send_multipart([identity, *encode(Hello(id=hello.id, versions=[1]))])
+        router.send_multipart([identity, *encode(Pong(id=ping.id))])
+
+    backend = threading.Thread(target=scripted_backend, daemon=True)
+    backend.start()
+    try:
+        with HeadliftClient("inproc://two-answers-at-once", context=context) as client:
+            ping_id = client.submit(Ping(), timeout_s=DEADLINE_S)
+            assert client.hello(timeout_s=DEADLINE_S).versions == [1]
+            backend.join(DEADLINE_S)
+            events, deadline = [], time.monotonic() + 2.0
+            while not events and time.monotonic() < deadline:
+                events = client.poll_events(timeout_s=0.1)
+            assert [(type(e), e.id) for e in events] == [(Pong, ping_id)]
+    finally:
+        router.close(linger=0)
+        context.term()
+
+
 def test_a_missing_backend_becomes_a_backend_unreachable_event():
     with HeadliftClient(NOBODY) as client:
         request_id = client.submit(Hello(), timeout_s=0.2)
