@@ -65,6 +65,8 @@ def _drive(video: Path, output: Path, neutral: Path | None) -> int:
         spans = ", ".join(f"{a}-{b}" if a != b else f"{a}" for a, b in drive.missing)
         print(f"{video.name}: no face in {lost} frame(s) ({spans}); bridged from their neighbours",
               file=sys.stderr)
+    for warning in drive.warnings:
+        print(f"{video.name}: {warning}", file=sys.stderr)
     return 0
 
 

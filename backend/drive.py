@@ -1,7 +1,8 @@
 """Drive a head from a video of a face: the one entry point the CLI, the server job and the
 evaluation share. Frames stream from the file (backend/video/frames.py, length-capped), the face is
 tracked in every frame, and the take is solved for ARKit expression weights and neck/head rotation
-against the landmark-level expression basis of backend/rig/expressions.py.
+against the landmark-level expression basis of backend/rig/expressions.py; where the shoulders are
+in view, also for the bust's roll and the collars' shrugs (backend/video/shoulders.py).
 
 Memory stays bounded by the take's length cap: one decoded frame at a time, plus 478 landmarks per
 frame (10 min at 30 fps is ~100 MB of landmarks).
@@ -26,6 +27,7 @@ Progress = Callable[[str, float], None]
 class DriveConfig:
     frames: FrameConfig = field(default_factory=FrameConfig)
     solve: SolveConfig = field(default_factory=SolveConfig)
+    track_shoulders: bool = True  # pose-track the shoulders (solve.shoulders) beside the face
 
 
 def expression_basis(neutral_m: np.ndarray) -> tuple[tuple[str, ...], np.ndarray]:
@@ -53,7 +55,8 @@ def drive_from_video(path: Path, config: DriveConfig | None = None, progress: Pr
         if progress:
             progress("track", tracked * min(done / max(total, 1), 1.0))
 
-    track = track_faces(iter_frames(Path(path), config.frames), info.frames, tracking, should_cancel)
+    track = track_faces(iter_frames(Path(path), config.frames), info.frames, tracking, should_cancel,
+                        shoulders=config.solve.shoulders if config.track_shoulders else None)
     if should_cancel and should_cancel():
         from backend.errors import CancelledError
         raise CancelledError("cancelled after tracking")
@@ -114,4 +117,5 @@ def to_drive_result(request_id: str, drive: Drive):
 
     return DriveResult(id=request_id, fps=float(drive.fps), expression_names=list(drive.expression_names),
                        joint_names=list(drive.joint_names), weights=drive.weights, poses=drive.poses,
-                       missing=[[int(a), int(b)] for a, b in drive.missing])
+                       missing=[[int(a), int(b)] for a, b in drive.missing],
+                       warnings=list(drive.warnings))

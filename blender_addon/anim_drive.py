@@ -8,7 +8,8 @@ Take), from the scene's start frame, replacing the curves of the controls it car
 
 Cancelled or failed jobs write NOTHING: no keyframe is added before the complete answer is in
 hand, so the scene stays exactly as it was (all-or-nothing, "all removed" in the issue's terms).
-Frames where no face was found are bridged by the backend and listed in the report.
+Frames where no face was found are bridged by the backend and listed in the report, as is a take
+that could not drive the shoulders (root and collars are keyed only when the backend sends them).
 """
 from __future__ import annotations
 
@@ -140,6 +141,8 @@ class HEADLIFT_OT_drive_from_video(HeadJobOperator, bpy.types.Operator, ImportHe
         if result.missing:
             scene_fps = scene.render.fps / scene.render.fps_base
             text += "; " + missing_text(result.missing, result.fps, scene_fps, report.frames[0])
+        text += "".join(f"; {w}" for w in result.warnings)
+        if result.missing or result.warnings:
             self.report({'WARNING'}, text)
         return text
 

@@ -118,6 +118,8 @@ def main() -> int:
     parser.add_argument("--animate-calls", type=int, default=50)
     parser.add_argument("--bake-frames", type=int, default=250)
     parser.add_argument("--drive", type=Path, help="also time track+solve on this driving video")
+    parser.add_argument("--pose-every", type=int, default=None,
+                        help="with --drive: shoulders' pose model on every n-th frame (0: face only)")
     args = parser.parse_args()
     image = decode_image(args.portrait.read_bytes()) if args.portrait else default_portrait()
     import torch
@@ -143,7 +145,7 @@ def main() -> int:
               f"{a['busy_animate_max_ms']:.0f} ms over {a['busy_animate_calls']} calls")
     if args.drive:  # video driving (scripts/evaluate_driving.py)
         from evaluate_driving import bench_drive
-        d = bench_drive(args.drive)
+        d = bench_drive(args.drive, args.pose_every)
         print(f"track+solve {args.drive.name}: {d['fps_wall']:.0f} frames/s wall, {d['fps_cpu']:.0f} "
               f"frames/s CPU ({d['frames']} frames; track {d['track_s']:.1f} s, solve {d['solve_s']:.1f} s)")
     return 0

@@ -22,6 +22,7 @@ import json
 import pickle
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -211,17 +212,22 @@ def strip(picks: list[tuple[np.ndarray, np.ndarray]], out_path: Path, tile: int 
     sheet.save(out_path)
 
 
-def bench_drive(video: Path) -> dict[str, float]:
+def bench_drive(video: Path, pose_every: int | None = None) -> dict[str, float]:
     """Track+solve speed on one video (decode included): frames/s by the wall clock and by this
-    process's CPU time (all its threads; on a shared machine the CPU figure is the steadier one)."""
-    from backend.drive import expression_basis
+    process's CPU time (all its threads; on a shared machine the CPU figure is the steadier one).
+    pose_every: the shoulders' pose model on every n-th frame (None: the drive's default; 0: face
+    only, as before the shoulders were tracked)."""
+    from backend.drive import DriveConfig, expression_basis
     from backend.video.frames import probe
     from backend.video.solve import solve_drive
     from backend.video.track import track_faces
 
     info = probe(video)
     t0, c0 = time.perf_counter(), time.process_time()
-    track = track_faces(iter_frames(video), info.frames)
+    shoulders = DriveConfig().solve.shoulders
+    if pose_every is not None:
+        shoulders = replace(shoulders, every=pose_every) if pose_every > 0 else None
+    track = track_faces(iter_frames(video), info.frames, shoulders=shoulders)
     t1, c1 = time.perf_counter(), time.process_time()
     solve_drive(track, info.fps, expression_basis, image_size=info.size)
     t2, c2 = time.perf_counter(), time.process_time()

@@ -316,7 +316,9 @@ def _dec_drive_result(msg_id: str, b: Fields, a: dict) -> DriveResult:
     missing = check_drive_arrays(names, joints, a["weights"], a["poses"],
                                  b.list("missing", max_len=MAX_DRIVE_FRAMES, default=[]))
     return DriveResult(id=msg_id, fps=b.float("fps", lo=1e-3, hi=1000.0), expression_names=names,
-                       joint_names=joints, missing=missing, **a)
+                       joint_names=joints, missing=missing,
+                       warnings=_string_list(b.list("warnings", max_len=MAX_WARNINGS, default=[]),
+                                             "drive_result.body.warnings", MAX_TEXT), **a)
 
 
 def _dec_hello(msg_id: str, b: Fields, a: dict) -> Hello:
@@ -438,7 +440,7 @@ def _enc_drive(m: Drive) -> tuple[dict, Arrays]:
 def _enc_drive_result(m: DriveResult) -> tuple[dict, Arrays]:
     body = {"fps": float(m.fps), "expression_names": list(m.expression_names),
             "joint_names": list(m.joint_names),
-            "missing": [[int(a), int(b)] for a, b in m.missing]}
+            "missing": [[int(a), int(b)] for a, b in m.missing], "warnings": list(m.warnings)}
     return body, _buffers(m)
 
 

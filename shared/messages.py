@@ -264,7 +264,8 @@ class DriveResult(Message):
 
     weights: (T, E) float32 in [0, 1] for the ARKit ``expression_names``; poses: (T, J, 3) float32
     axis-angle (canonical frame, relative to the parent joint) for ``joint_names``; missing:
-    inclusive [first, last] frame ranges where no face was found (bridged from the neighbours).
+    inclusive [first, last] frame ranges where no face was found (bridged from the neighbours);
+    warnings: what the take could not drive and why (e.g. shoulders out of frame: no collar/root).
     1 <= T <= shared.controls.MAX_DRIVE_FRAMES.
     """
 
@@ -275,6 +276,7 @@ class DriveResult(Message):
     weights: np.ndarray
     poses: np.ndarray
     missing: list[list[int]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass(kw_only=True)

@@ -60,6 +60,11 @@ def scenario_drive(args: dict) -> dict:
     obj.animation_data_clear()
     error = _run_op(bpy.ops.headlift.drive_from_video, filepath=args["folder"] + "/", use_folder=True)
     out["folder"] = {"error": error, "status": state.status, "keys": _keys(obj)}
+
+    # A take that shows the shoulders: the root and collars are keyed like the neck and head.
+    obj.animation_data_clear()
+    error = _run_op(bpy.ops.headlift.drive_from_video, filepath=args["shoulders_video"])
+    out["shoulders"] = {"error": error, "status": state.status, "keys": _keys(obj)}
     out["expressions"] = _addon("anim_props").supported_expressions(obj)
     return out
 

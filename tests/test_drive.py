@@ -168,6 +168,8 @@ def test_the_server_drives_a_take_with_progress(client: HeadliftClient, short_cl
     assert result.poses.shape == (CLIP_FRAMES, len(result.joint_names), 3)
     assert {"neck", "head"} == set(result.joint_names)
     assert result.missing == []
+    # lp_d3's shoulders are below the frame: no root or collar, and the result says so.
+    assert len(result.warnings) == 1 and "no shoulder joint driven" in result.warnings[0]
     assert progress and all(0 <= p.fraction <= 1 for p in progress)
 
 
@@ -256,10 +258,17 @@ def addon_drive(run_blender, addon_zip, backend, portraits_dir, driving_dir, d3_
         Image.fromarray(np.full_like(frame, 200) if 20 <= i < 30 else frame).save(folder / f"f{i:03d}.png")
     not_a_video = work / "notes.mp4"
     not_a_video.write_text("not a video")
+    # 1 s of fr_obama.jpg (shoulders in view) rolled in-plane 0 -> +8 -> 0 deg about a low point.
+    portrait = Image.open(portraits_dir / "fr_obama.jpg").convert("RGB").resize((364, 456))
+    rolled = [np.asarray(portrait.rotate(a, resample=Image.BILINEAR, center=(182, 410),
+                                         fillcolor=(128, 128, 128)))
+              for a in np.interp(np.arange(30), [0, 15, 29], [0, 8, 0])]
+    shoulders = write_video(work / "shoulders.mp4", rolled, 30.0)
     args = {"zip": str(addon_zip), "user_dir": str(work / "user"),
             "blend": str(blend), "work_dir": str(work / "scene"), "object": head["object"],
             "address": backend.address, "video": str(short_clip), "folder": str(folder),
-            "long_video": str(driving_dir / "lp_d3.mp4"), "not_a_video": str(not_a_video)}
+            "long_video": str(driving_dir / "lp_d3.mp4"), "not_a_video": str(not_a_video),
+            "shoulders_video": str(shoulders)}
     proc = subprocess.run([sys.executable, str(REPO_ROOT / "tests" / "blender_drive_driver.py"),
                            json.dumps(args)], cwd=REPO_ROOT, capture_output=True, text=True,
                           timeout=BLENDER_SCENARIO_TIMEOUT_S)
@@ -282,6 +291,9 @@ def test_the_addon_keys_a_video_take_at_the_scene_rate(addon_drive):
         assert [f for f, _ in points] == list(range(1, 49)), path
     assert all(0.0 <= v <= 1.0 for k in expressions for _, v in keys[k])
     assert video["frame_range"][1] >= 48
+    # lp_d3 does not show the shoulders: reported, and no root or collar is keyed.
+    assert "no shoulder joint driven" in video["status"]
+    assert not any(j in k for k in keys for j in ("root", "collar"))
 
 
 def test_the_addon_reports_frames_without_a_face_and_keys_across_them(addon_drive):
@@ -289,6 +301,20 @@ def test_the_addon_reports_frames_without_a_face_and_keys_across_them(addon_driv
     assert folder["error"] is None, folder["error"]
     assert "no face in 10 video frame(s)" in folder["status"]
     assert all(len(points) == CLIP_FRAMES for points in folder["keys"].values())
+
+
+def test_the_addon_keys_the_bust_and_collars_when_the_take_shows_the_shoulders(addon_drive):
+    """1 s at 30 fps (rolled +8 deg and back) keys root and both collars on frames 1..24 like the
+    neck and head; the root's roll about +Y swings by several degrees."""
+    shoulders = addon_drive["shoulders"]
+    assert shoulders["error"] is None, shoulders["error"]
+    assert "no shoulder joint" not in shoulders["status"]  # no warning
+    keys = shoulders["keys"]
+    for joint in ("root", "left_collar", "right_collar", "neck", "head"):
+        for axis in range(3):
+            assert [f for f, _ in keys[f"headlift_anim.{joint}[{axis}]"]] == list(range(1, 25)), joint
+    roll = [v for _, v in keys["headlift_anim.root[1]"]]
+    assert np.degrees(max(roll) - min(roll)) > 4.0
 
 
 def test_the_addon_leaves_the_scene_untouched_on_a_bad_file_or_a_cancelled_drive(addon_drive):

@@ -106,3 +106,100 @@ def test_one_euro_smooths_jitter_but_follows_a_step_quickly():
     step = np.r_[np.zeros(30), np.ones(30)][:, None]
     filtered = one_euro(step, fps)
     assert filtered[30 + 5, 0] > 0.8  # within 5 frames (~0.17 s) of the jump
+
+
+# --- the shoulders ------------------------------------------------------------------------------
+
+ROLL_DEG = np.interp(np.arange(60), [0, 10, 25, 45, 59], [0, 0, 8, -8, 0])  # counter-clockwise
+
+
+@pytest.fixture(scope="module")
+def rolled_drive(portraits_dir: Path):
+    """fr_obama.jpg (shoulders in view), small, rotated in-plane about a point low in the chest by
+    ROLL_DEG over 60 frames, tracked and solved like a take."""
+    from PIL import Image
+
+    from backend.drive import expression_basis
+    from backend.video.shoulders import ShoulderConfig
+    from backend.video.solve import solve_drive
+
+    image = Image.open(portraits_dir / "fr_obama.jpg").convert("RGB").resize((364, 456))
+    w, h = image.size
+    frames = [np.asarray(image.rotate(a, resample=Image.BILINEAR, center=(w / 2, 0.9 * h),
+                                      fillcolor=(128, 128, 128))) for a in ROLL_DEG]
+    track = track_faces(frames, shoulders=ShoulderConfig())
+    return solve_drive(track, 30.0, expression_basis, image_size=(w, h))
+
+
+def _joint(drive, name: str):
+    return Rotation.from_rotvec(drive.poses[:, drive.joint_names.index(name)].astype(float))
+
+
+def test_the_bust_rolls_with_the_shoulder_line(rolled_drive):
+    """The root's roll (about canonical +Y) follows the image's known roll; a counter-clockwise
+    turn on screen raises the subject's left (image-right) shoulder: a negative turn about +Y.
+    Measured: 1.95 deg worst frame (the zero-lag smoothing rounds the 8 deg corners)."""
+    assert rolled_drive.warnings == []
+    assert {"root", "left_collar", "right_collar"} <= set(rolled_drive.joint_names)
+    expected = -np.radians(ROLL_DEG)
+    root = rolled_drive.poses[:, rolled_drive.joint_names.index("root")].astype(float)
+    assert np.degrees(np.abs(root[:, 1] - (expected - np.median(expected)))).max() < 3.0
+    assert np.degrees(np.abs(root[:, [0, 2]])).max() < 1e-6  # roll only
+    # A turn of the whole picture is no shrug (measured: collars within 3 deg, pose-model noise).
+    collars = rolled_drive.poses[:, [rolled_drive.joint_names.index(n)
+                                     for n in ("left_collar", "right_collar")]]
+    assert np.degrees(np.abs(collars)).max() < 6.0
+
+
+def test_a_rolled_bust_does_not_roll_the_head_twice(rolled_drive):
+    """root * neck * head, relative to the first (unrolled) frame, rolls as the image does
+    (measured: 1.1 deg worst frame), and neck * head alone stays nearly level (measured 1.7 deg)
+    while the image rolls +-8 deg: the neck/head share is what is left after the bust's roll."""
+    root, neck, head = (_joint(rolled_drive, n) for n in ("root", "neck", "head"))
+    whole = root * neck * head
+    rolled = (whole * whole[0].inv()).as_rotvec()[:, 1]
+    assert np.degrees(np.abs(rolled + np.radians(ROLL_DEG))).max() < 2.5
+    own = (neck * head).as_rotvec()[:, 1]
+    assert np.degrees(np.abs(own - own[0])).max() < 3.5
+    camera = Rotation.from_rotvec(rolled_drive.head_rotation.astype(float))
+    assert np.degrees((camera.inv() * whole).magnitude()).max() < 0.01  # the face's own rotation
+
+
+def test_shoulders_at_the_frame_edge_drive_no_shoulder_joint(driving_dir: Path):
+    """lp_d9's shoulders are cut by the bottom edge (mediapipe still places them at y 1.00 with
+    visibility 0.75-0.99): the take drives neck and head only and says why. Told the take's
+    length, the pose model stops once half the take can no longer see them (16 of 30 runs)."""
+    from backend.drive import expression_basis
+    from backend.video.shoulders import ShoulderConfig
+    from backend.video.solve import solve_drive
+
+    clip = driving_dir / "lp_d9.mp4"
+    frames = [f for _, f in zip(range(60), iter_frames(clip))]
+    track = track_faces(frames, len(frames), shoulders=ShoulderConfig())
+    assert track.found.all() and track.shoulders.sampled.sum() == 16
+    assert not track.shoulders.seen.any()
+    drive = solve_drive(track, 30.0, expression_basis, image_size=probe(clip).size)
+    assert drive.joint_names == ("neck", "head")
+    assert len(drive.warnings) == 1 and "no shoulder joint driven" in drive.warnings[0]
+
+
+def test_shoulder_signs_follow_the_canonical_frame():
+    """Pure geometry: the image-right shoulder (the subject's left, +X) dropping is a positive
+    roll, which turns +X downwards about +Y; whichever label mediapipe gives each shoulder (a
+    mirrored take swaps them); both shoulders raised towards the ears is a rise on both sides."""
+    from backend.video.shoulders import ShoulderConfig, collar_rotations, shoulder_motion
+
+    face = np.zeros((3, 478, 3))
+    face[:, 234, :2], face[:, 454, :2] = [80, 50], [120, 50]  # ear level, row 50
+    level, dropped, shrug = [[150, 100], [50, 100]], [[150, 110], [50, 90]], [[150, 90], [50, 90]]
+    for order in (slice(None), slice(None, None, -1)):
+        points = np.array([level, dropped, shrug], float)[:, order]
+        motion = shoulder_motion(points, np.ones(3, bool), face)
+        assert motion.roll[0] == pytest.approx(0) and motion.roll[1] > 0.15
+        assert Rotation.from_rotvec([0, motion.roll[1], 0]).apply([1, 0, 0])[2] < 0
+        # 10 px of a 100 px width (rises are relative to the take's median, so compare frames)
+        assert motion.rise[2] - motion.rise[0] == pytest.approx([0.1, 0.1], abs=1e-9)
+        collars = collar_rotations(motion.rise, ShoulderConfig())
+        # A raised collar lifts its shoulder end: left (+X) end and right (-X) end both go up.
+        assert Rotation.from_rotvec(collars[2, 0]).apply([1, 0, 0])[2] > 0.05
+        assert Rotation.from_rotvec(collars[2, 1]).apply([-1, 0, 0])[2] > 0.05

@@ -17,6 +17,10 @@
    jawLeft); they get rows of their own (SolveConfig.opening_weight).
 4. Frames without a face are bridged linearly from their neighbours; the curves are then smoothed
    with the one-euro filter forward and backward (backend/video/smooth.py says why).
+5. Where the take sees the shoulders (backend/video/shoulders.py), the bust's roll drives the root
+   and each shrug its collar, smoothed the same way. The head's rotation stays what the face says in
+   camera terms: neck and head share what is left of it after the root's roll, so a rolled bust does
+   not roll the head twice. A take that sees them in too few frames drives neither and says so.
 """
 from __future__ import annotations
 
@@ -31,6 +35,7 @@ from backend.camera import estimate_camera
 from backend.errors import NoFaceError
 from backend.reconstruction import R_FRONT
 from backend.rig.landmarks import EYES, LOWER_LIP_INNER, UPPER_LIP_INNER
+from backend.video.shoulders import ShoulderConfig, collar_rotations, shoulder_motion
 from backend.video.smooth import OneEuroConfig, one_euro_zero_lag
 from backend.video.track import Track
 
@@ -60,6 +65,7 @@ class SolveConfig:
     # landmark coordinates: 50 took lp_d9's lip-gap r on the landmarks 0.81 -> 0.95 (20: 0.92).
     opening_weight: float = 50.0
     smoothing: OneEuroConfig = field(default_factory=lambda: OneEuroConfig(beta=3.0))
+    shoulders: ShoulderConfig = field(default_factory=ShoulderConfig)
 
 
 @dataclass
@@ -67,8 +73,10 @@ class Drive:
     """Controls for every frame of a take.
 
     weights: (T, E) in [0, 1] for ``expression_names``; poses: (T, J, 3) axis-angle radians in the
-    canonical frame for ``joint_names``; head_rotation: (T, 3) the whole head's rotation (neck and
-    head joints together); missing: inclusive frame ranges without a face (bridged).
+    canonical frame for ``joint_names``; head_rotation: (T, 3) the whole head's rotation in camera
+    terms (root, neck and head joints together); missing: inclusive frame ranges without a face
+    (bridged). joint_names is ("neck", "head"), or where the shoulders are seen ("root", "neck",
+    "left_collar", "right_collar", "head"); warnings: what the take could not drive and why.
     """
 
     fps: float
@@ -78,6 +86,7 @@ class Drive:
     poses: np.ndarray
     head_rotation: np.ndarray
     missing: list[tuple[int, int]]
+    warnings: list[str] = field(default_factory=list)
 
 
 def fit_similarity(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
@@ -119,10 +128,40 @@ def solve_drive(track: Track, fps: float, basis: Basis, config: SolveConfig | No
     missing = track.missing_ranges()
     weights = np.clip(one_euro_zero_lag(_bridge(weights, track.found), fps, config.smoothing), 0.0, 1.0)
     head = one_euro_zero_lag(_bridge(head, track.found), fps, config.smoothing)
-    poses = np.stack([head * config.neck_share, head * (1 - config.neck_share)], axis=1)
+    bust, warnings = _bust(track, fps, config)
+    if bust is None:
+        joint_names = ("neck", "head")
+        poses = np.stack([head * config.neck_share, head * (1 - config.neck_share)], axis=1)
+    else:
+        root, collars = bust
+        # The root carries the neck and head: they take the face's rotation less the bust's roll.
+        rest = (Rotation.from_rotvec(root).inv() * Rotation.from_rotvec(head)).as_rotvec()
+        joint_names = ("root", "neck", "left_collar", "right_collar", "head")
+        poses = np.stack([root, rest * config.neck_share, collars[:, 0], collars[:, 1],
+                          rest * (1 - config.neck_share)], axis=1)
     return Drive(fps=fps, expression_names=tuple(names), weights=weights.astype(np.float32),
-                 joint_names=("neck", "head"), poses=poses.astype(np.float32),
-                 head_rotation=head.astype(np.float32), missing=missing)
+                 joint_names=joint_names, poses=poses.astype(np.float32),
+                 head_rotation=head.astype(np.float32), missing=missing, warnings=warnings)
+
+
+def _bust(track: Track, fps: float, config: SolveConfig
+          ) -> tuple[tuple[np.ndarray, np.ndarray] | None, list[str]]:
+    """-> ((T,3) root axis-angle, (T,2,3) left/right collar axis-angle) or None when the take does
+    not see the shoulders in enough frames, and the warnings to report."""
+    shoulders, c = track.shoulders, config.shoulders
+    if shoulders is None:
+        return None, []
+    motion = shoulder_motion(shoulders.points_px, shoulders.seen, track.landmarks_px, c.roll_share)
+    good = np.isfinite(motion.roll)
+    seen = float(good.sum() / max(int(shoulders.sampled.sum()), 1))
+    if seen < c.min_seen_fraction:
+        return None, [f"shoulders seen in {seen:.0%} of the pose-tracked frames (under "
+                      f"{c.min_seen_fraction:.0%}): no shoulder joint driven"]
+    curves = one_euro_zero_lag(_bridge(np.column_stack([motion.roll, motion.rise]), good), fps,
+                               config.smoothing)
+    root = np.zeros((len(curves), 3))
+    root[:, 1] = curves[:, 0]
+    return (root, collar_rotations(curves[:, 1:], c)), []
 
 
 def opening_rows(offsets: np.ndarray) -> np.ndarray:
