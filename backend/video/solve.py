@@ -64,6 +64,11 @@ class SolveConfig:
     # Each opening row (lip pair across x and height, lid pair in height) counts as this many
     # landmark coordinates: 50 took lp_d9's lip-gap r on the landmarks 0.81 -> 0.95 (20: 0.92).
     opening_weight: float = 50.0
+    # L1 pull on the weights (they are >= 0, so it is a constant cost per unit of weight), relative to
+    # the basis' mean squared column norm: a shape whose lone fit is under sparsity/2 stays at 0 and
+    # the others give up that much. Without it every frame spreads small weights over ~14 shapes
+    # whose mesh effects on the head add up to lip motion the actor did not make.
+    sparsity: float = 0.1
     smoothing: OneEuroConfig = field(default_factory=lambda: OneEuroConfig(beta=3.0))
     shoulders: ShoulderConfig = field(default_factory=ShoulderConfig)
 
@@ -205,13 +210,15 @@ def _solve_weights(offsets_t: np.ndarray, basis: np.ndarray, found: np.ndarray,
                         root * opening_rows(basis)], axis=1).T.astype(np.float64)
     b = np.concatenate([(offsets_t[rows, :SKIN] * scale).reshape(len(rows), -1),
                         root * opening_rows(offsets_t[rows])], axis=1)
-    lam = config.ridge * float(np.mean(np.sum(A * A, axis=0))) if n_shapes else 0.0
+    norm = float(np.mean(np.sum(A * A, axis=0))) if n_shapes else 0.0
+    lam, mu = config.ridge * norm, config.sparsity * norm
     weights = np.full((len(found), n_shapes), np.nan)
     if n_shapes:
-        # |A w - b|^2 + lam |w|^2 = |U w - U^-T A^T b|^2 + const with U^T U = A^T A + lam I, so each
-        # frame's bounded solve runs on an (E, E) system instead of (1404 + K + E, E).
+        # |A w - b|^2 + lam |w|^2 + mu sum(w) = |U w - U^-T (A^T b - mu/2)|^2 + const with
+        # U^T U = A^T A + lam I (w >= 0, so sum(w) is the L1 norm), so each frame's bounded solve
+        # runs on an (E, E) system instead of (1404 + K + E, E).
         U = np.linalg.cholesky(A.T @ A + lam * np.eye(n_shapes)).T
-        targets = np.linalg.solve(U.T, A.T @ b.T).T  # (n, E)
+        targets = np.linalg.solve(U.T, A.T @ b.T - mu / 2).T  # (n, E)
         for i, row in zip(rows, targets):
             weights[i] = lsq_linear(U, row, bounds=(0.0, 1.0), method="bvls").x
     return weights
