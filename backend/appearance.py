@@ -20,7 +20,6 @@ import numpy as np
 import scipy.ndimage as ndi
 import torch
 import torch.nn.functional as F
-from scipy.spatial import cKDTree
 
 from backend.raster import rasterize
 from backend.reconstruction import OrthoCamera
@@ -28,10 +27,6 @@ from backend.texture import vertex_normals
 from backend.triplane import PLANE_AXES, Triplane, sample_plane
 
 XY, XZ, YZ = 0, 1, 2
-# The face mesh's outline, in order round the face (forehead top, the subject's left side, chin, right).
-FACE_OVAL = [10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377,
-             152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109]
-BROWS = [105, 334]
 
 
 @dataclass
@@ -53,20 +48,6 @@ class AppearanceConfig:
     fill_neighbours: int = 8
     fill_downsample: int = 4
     grazing_cos: float = 0.35  # below this cosine between normal and view, a texel counts as unseen
-    # The side of the face between the landmark outline and the ears, below the brows, where the
-    # photo saw it at a grazing angle, takes the skin seen just inside the outline: the photo shows
-    # hair, ear or backdrop there, which seen from the side was painted along the face's rim as a
-    # second outline. Camera-relative +-60 views found (mediapipe) over the 15 test heads: 23/30 ->
-    # 25/30 (fr_rose_leslie and r3d_macron +60), +-30 still 30/30.
-    rim_inset: float = 0.12  # skin sampled about this fraction of the way from the outline to its centre
-    rim_width_m: float = 0.03  # across the front (XZ), the band ends this far outside the outline
-    rim_ramp_m: float = 0.004  # its ramp at the outline and at its back end
-    rim_end_ramp_m: float = 0.015  # its ramps at the chin, the brows and its outer edge
-    rim_behind_oval_m: float = 0.025  # the band reaches this far behind the outline's side points
-    # fully repainted below the first cosine (normal . view), not at all above the second; a
-    # narrower (0.4, 0.6) band found 1 view fewer on 9 heads, a wider (0.5, 0.8) lost fr_alex +30
-    rim_facing: tuple[float, float] = (0.45, 0.7)
-    rim_conf: float = 0.3  # its confidence: outvotes a filled colour, never feeds the fill itself
 
 
 def smooth_normals(verts_m: np.ndarray, faces: np.ndarray, iterations: int = 8) -> np.ndarray:
@@ -155,6 +136,8 @@ def nearest_seen_fill(seen: dict, points: dict, config: "AppearanceConfig") -> d
     the head take the hair (or skin) at the silhouette, not a smear of the face. Computed at a
     quarter of the layer resolution (it is smooth by nature) and upsampled.
     """
+    from scipy.spatial import cKDTree
+
     pts, cols = [], []
     for key, (colour, conf) in seen.items():
         good = conf > config.trusted_conf
@@ -182,64 +165,6 @@ def nearest_seen_fill(seen: dict, points: dict, config: "AppearanceConfig") -> d
         fill = cv2.GaussianBlur(fill.reshape(low, low, 3).astype(np.float32), (0, 0), 2.0)
         fills[key] = cv2.resize(fill, (res, res), interpolation=cv2.INTER_LINEAR)
     return fills
-
-
-def outline_skin(landmarks_m: np.ndarray, image: np.ndarray, camera: OrthoCamera, inset: float,
-                 samples: int = 360) -> tuple[np.ndarray, np.ndarray]:
-    """The skin just inside the face's landmark outline: (samples, 3) canonical points along the
-    outline and (samples, 3) colours in [0, 1] seen in the photo `inset` of the way from the
-    outline toward the face's centre (median of three insets about it, smoothed along the ring so a
-    strand of hair does not stripe it). image (H, W, 3) float in [0, 1]."""
-    ring = landmarks_m[FACE_OVAL].astype(np.float64)
-    closed = np.concatenate([ring, ring[:1]])
-    arc = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(closed, axis=0), axis=1))])
-    t = np.linspace(0.0, arc[-1], samples, endpoint=False)
-    outline = np.stack([np.interp(t, arc, closed[:, i]) for i in range(3)], 1)
-    centre = landmarks_m[:468].mean(0)
-    h, w = image.shape[:2]
-    colours = []
-    for f in (0.5 * inset, inset, 1.5 * inset):
-        uv = camera.project(outline + f * (centre - outline))[:, :2]
-        cols = np.clip(np.round(uv[:, 0]), 0, w - 1).astype(int)
-        rows = np.clip(np.round(uv[:, 1]), 0, h - 1).astype(int)
-        colours.append(image[rows, cols])
-    colour = ndi.gaussian_filter1d(np.median(np.stack(colours), axis=0), samples / 120, axis=0, mode="wrap")
-    return outline.astype(np.float32), colour.astype(np.float32)
-
-
-def rim_band(points: np.ndarray, landmarks_m: np.ndarray, config: "AppearanceConfig") -> np.ndarray:
-    """points (..., 3) canonical -> (...,) weight in [0, 1] of the face's side band: outside the
-    landmark outline seen from the front (XZ) by up to rim_width_m, ahead of the ears, between
-    the chin and the brows."""
-    ring = landmarks_m[FACE_OVAL][:, [0, 2]].astype(np.float64)
-    flat = points.reshape(-1, 3).astype(np.float64)
-    # XZ distance outside the outline, from a raster of it (0.5 mm cells)
-    cell = 0.0005
-    lo = ring.min(0) - 0.05
-    shape = np.ceil((ring.max(0) + 0.05 - lo) / cell).astype(int)
-    inside = np.zeros((shape[1], shape[0]), np.uint8)
-    cv2.fillPoly(inside, [np.round((ring - lo) / cell).astype(np.int32)], 1)
-    dist = ndi.distance_transform_edt(inside == 0) * cell
-    ij = np.round((flat[:, [0, 2]] - lo) / cell).astype(int)
-    ok = (ij[:, 0] >= 0) & (ij[:, 0] < shape[0]) & (ij[:, 1] >= 0) & (ij[:, 1] < shape[1])
-    d_out = np.full(len(flat), 1.0)  # off the raster: far outside
-    d_out[ok] = dist[ij[ok, 1], ij[ok, 0]]
-    side_y = float(landmarks_m[[234, 454], 1].mean()) + config.rim_behind_oval_m
-    chin_z = float(landmarks_m[152, 2])
-    brow_z = float(landmarks_m[BROWS, 2].mean())
-    ramp, end = config.rim_ramp_m, config.rim_end_ramp_m
-    weight = (np.clip(d_out / ramp, 0, 1) * np.clip((config.rim_width_m - d_out) / end, 0, 1)
-              * np.clip((side_y - flat[:, 1]) / ramp, 0, 1)
-              * np.clip((flat[:, 2] - chin_z) / end, 0, 1) * np.clip((brow_z - flat[:, 2]) / end, 0, 1))
-    return weight.reshape(points.shape[:-1]).astype(np.float32)
-
-
-def paint_rim(colour: np.ndarray, conf: np.ndarray, band: np.ndarray, rim_colour: np.ndarray,
-              rim_conf: float) -> tuple[np.ndarray, np.ndarray]:
-    """One layer's seen colour (res, res, 3) and confidence (res, res) with the rim band (res, res)
-    weights blended toward rim_colour (res, res, 3); its confidence at least rim_conf * band."""
-    colour = colour * (1 - band[..., None]) + rim_colour * band[..., None]
-    return colour.astype(np.float32), np.maximum(conf, rim_conf * band)
 
 
 def face_region(landmarks_m: np.ndarray, tri: Triplane, res: int) -> np.ndarray:
@@ -309,14 +234,12 @@ def build_appearance(tri: Triplane, verts_m: np.ndarray, faces: np.ndarray, imag
     zbuf = _zbuffer(verts_m, faces, camera, zscale)
 
     normals = smooth_normals(verts_m, faces)
-    seen, points, seen_cover, facing = {}, {}, {}, {}
-    to_camera = -np.asarray(camera.R_cam_from_canonical, np.float32)[2]
+    seen, points, seen_cover = {}, {}, {}
     for p in range(3):
         for l in range(2):
             layer_geometry = mesh_layer(tri, verts_m, faces, normals, p, l, res)
             seen[(p, l)], points[(p, l)] = lift_layer(layer_geometry, image, mask, zbuf, zscale, camera, config)
             seen_cover[(p, l)] = layer_geometry[2].numpy()
-            facing[(p, l)] = layer_geometry[1].numpy() @ to_camera
     out = np.zeros((3, 10, res, res), np.float32)
     for p in range(3):
         for l in range(2):
@@ -331,16 +254,6 @@ def build_appearance(tri: Triplane, verts_m: np.ndarray, faces: np.ndarray, imag
             colour = np.where(use_mirror[..., None], m_colour, colour)
             conf = np.where(use_mirror, m_conf * config.mirror_trust, conf)
             seen[(p, l)] = (colour, conf)
-
-    # The face's sides, seen at a grazing angle, take the skin just inside the outline (nearest in XZ).
-    outline, skin = outline_skin(landmarks_m, image.numpy(), camera, config.rim_inset)
-    outline_tree = cKDTree(outline[:, [0, 2]])
-    lo, hi = config.rim_facing
-    for key, (colour, conf) in seen.items():
-        grazing = np.clip((hi - facing[key]) / (hi - lo), 0, 1)
-        band = rim_band(points[key], landmarks_m, config) * seen_cover[key] * grazing
-        _, nearest = outline_tree.query(points[key][..., [0, 2]].reshape(-1, 2))
-        seen[key] = paint_rim(colour, conf, band, skin[nearest].reshape(colour.shape), config.rim_conf)
 
     fills = nearest_seen_fill(seen, points, config)
     # Behind the face the nearest seen surfaces are the ears and jaw: a skin band there reads as a
