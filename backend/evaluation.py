@@ -36,6 +36,12 @@ VIEWS = (View("yaw-60", -60, "yaw -60"), View("yaw-30", -30, "yaw -30"), View("y
 HEAD_VIEWS = (View("head-60", -60, "head -60"), View("head-30", -30, "head -30"),
               View("head+30", 30, "head +30"), View("head+60", 60, "head +60"))
 
+# A sweep of camera-relative yaws round the ±60 target: the detector's score on a head turned that
+# far sits at 0.6-0.7 against its 0.5 cut-off, so one view flips on changes that barely alter what
+# it sees; 12 views per head are the steadier measure to judge a change by (no target of its own).
+SWEEP = tuple(View(f"sweep{y:+d}", y, f"yaw {y:+d}") for y in (-70, -65, -60, -55, -50, -45,
+                                                                 45, 50, 55, 60, 65, 70))
+
 
 class Judge:
     """mediapipe's full-range face detector (is there a face?) and the backend's Perceiver (its
@@ -71,12 +77,13 @@ def view_camera(head: Reconstruction, view: View) -> OrthoCamera:
 
 
 def render_views(head: Reconstruction) -> dict[str, RenderResult]:
-    """The input view ("input") and every view of VIEWS and HEAD_VIEWS, at the photo's size and scale."""
+    """The input view ("input") and every view of VIEWS, HEAD_VIEWS and SWEEP, at the photo's size
+    and scale."""
     def draw(camera):
         return render_textured(head.verts_m, head.faces, head.loop_uvs, head.texture, camera)
 
     renders = {"input": draw(head.camera)}
-    for view in VIEWS + HEAD_VIEWS:
+    for view in VIEWS + HEAD_VIEWS + SWEEP:
         renders[view.name] = draw(view_camera(head, view))
     return renders
 
@@ -118,6 +125,9 @@ def judge_head(photo: Perception, head: Reconstruction, renders: dict[str, Rende
         "input_view": input_view,
         "views": {view.name: judge_view(view) for view in VIEWS},
         "head_views": {view.name: judge_view(view) for view in HEAD_VIEWS},
+        "sweep": {view.name: {"yaw_deg": view.yaw_deg,
+                              "face_score": judge.face_score(renders[view.name].rgb)}
+                  for view in SWEEP},
         "mesh": {**asdict(mesh_sanity(head.verts_m, head.faces)),
                  "texture_px": int(head.texture.shape[0]),
                  "head_width_eye_level_m": size.breadth_m,

@@ -153,8 +153,8 @@ def _rate(flags: list) -> float | None:
 
 def aggregate(records: list[dict]) -> dict:
     """Means over the heads that were made; rates over the views rendered (two per |yaw|), the
-    camera-relative ones ("views", the issue's targets) and the head-relative ones ("head_views",
-    head_* keys) apart.
+    camera-relative ones ("views", the issue's targets), the head-relative ones ("head_views",
+    head_* keys) and the yaw sweep ("sweep", sweep_* keys) apart.
 
     NME means skip views whose landmarks were not found (their count is the detection rate's job).
     """
@@ -164,6 +164,7 @@ def aggregate(records: list[dict]) -> dict:
     head_views = lambda names: [r["head_views"][n] for r in ok for n in names  # noqa: E731
                                 if n in r.get("head_views", {})]
     head30, head60 = head_views(("head-30", "head+30")), head_views(("head-60", "head+60"))
+    sweep = [v["face_score"] for r in ok for v in r.get("sweep", {}).values()]
     return {
         "images": len(records),
         "succeeded": len(ok),
@@ -182,6 +183,10 @@ def aggregate(records: list[dict]) -> dict:
         "head_detection_rate_yaw60": _rate([v["face_detected"] for v in head60]),
         "head_mean_nme_yaw30": _mean([v["nme"] for v in head30]),
         "head_mean_nme_yaw60": _mean([v["nme"] for v in head60]),
+        # The yaw sweep (backend/evaluation.py SWEEP): views found, and the mean detector score
+        # with a missed view counted as 0 (moves before a view flips). No targets.
+        "sweep_detection_rate": _rate([s is not None for s in sweep]),
+        "sweep_mean_face_score": _mean([s or 0.0 for s in sweep]) if sweep else None,
         "mean_abs_input_yaw_deg": _mean([abs(r["input_yaw_deg"]) for r in ok if "input_yaw_deg" in r]),
         "all_watertight": all(r["mesh"]["watertight"] for r in ok) if ok else None,
         "all_one_component": all(r["mesh"]["components"] == 1 for r in ok) if ok else None,

@@ -170,3 +170,16 @@ def test_targets_pass_at_their_bounds_and_fail_when_unmeasured():
                        "detection_rate_yaw30": True, "detection_rate_yaw60": False,
                        "mean_nme_yaw30": True, "detection_rate_back": True}
     assert len(TARGETS) == len(verdict)
+
+
+def test_the_yaw_sweep_counts_found_views_and_scores_a_missed_one_as_zero():
+    records = [_record("a", 0.95, 0.02), _record("b", 0.95, 0.02)]
+    records[0]["sweep"] = {"sweep-60": {"yaw_deg": -60, "face_score": 0.7},
+                           "sweep+60": {"yaw_deg": 60, "face_score": None}}
+    records[1]["sweep"] = {"sweep-60": {"yaw_deg": -60, "face_score": 0.6},
+                           "sweep+60": {"yaw_deg": 60, "face_score": 0.9}}
+    summary = aggregate(records)
+    assert summary["sweep_detection_rate"] == 0.75
+    assert summary["sweep_mean_face_score"] == pytest.approx(0.55)
+    assert aggregate([_record("c", 0.95, 0.02)])["sweep_detection_rate"] is None  # older records
+    assert not any(row["metric"].startswith("sweep_") for row in check_targets(summary))
