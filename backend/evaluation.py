@@ -43,6 +43,12 @@ SWEEP = tuple(View(f"sweep{y:+d}", y, f"yaw {y:+d}") for y in (-70, -65, -60, -5
                                                                  45, 50, 55, 60, 65, 70))
 
 
+def sweep_twin(view: View) -> View | None:
+    """The view of VIEWS that a SWEEP view's camera equals (both camera-relative), or None: its
+    render and detection are shared, not done twice."""
+    return next((v for v in VIEWS if v.yaw_deg == view.yaw_deg), None)
+
+
 class Judge:
     """mediapipe's full-range face detector (is there a face?) and the backend's Perceiver (its
     478 landmarks, found on a crop round the detected face, or on the whole frame if the detector
@@ -83,8 +89,11 @@ def render_views(head: Reconstruction) -> dict[str, RenderResult]:
         return render_textured(head.verts_m, head.faces, head.loop_uvs, head.texture, camera)
 
     renders = {"input": draw(head.camera)}
-    for view in VIEWS + HEAD_VIEWS + SWEEP:
+    for view in VIEWS + HEAD_VIEWS:
         renders[view.name] = draw(view_camera(head, view))
+    for view in SWEEP:
+        twin = sweep_twin(view)
+        renders[view.name] = renders[twin.name] if twin else draw(view_camera(head, view))
     return renders
 
 
@@ -119,14 +128,18 @@ def judge_head(photo: Perception, head: Reconstruction, renders: dict[str, Rende
                                          else landmark_nme(found, expected, frontal_iod_px))
         return record
 
+    def sweep_score(view: View) -> float | None:
+        twin = sweep_twin(view)
+        return views[twin.name]["face_score"] if twin else judge.face_score(renders[view.name].rgb)
+
+    views = {view.name: judge_view(view) for view in VIEWS}
     size = eye_level_size(head.verts_m, head.landmarks_m)
     return {
         "input_yaw_deg": camera_yaw_deg(head.camera.R_cam_from_canonical),
         "input_view": input_view,
-        "views": {view.name: judge_view(view) for view in VIEWS},
+        "views": views,
         "head_views": {view.name: judge_view(view) for view in HEAD_VIEWS},
-        "sweep": {view.name: {"yaw_deg": view.yaw_deg,
-                              "face_score": judge.face_score(renders[view.name].rgb)}
+        "sweep": {view.name: {"yaw_deg": view.yaw_deg, "face_score": sweep_score(view)}
                   for view in SWEEP},
         "mesh": {**asdict(mesh_sanity(head.verts_m, head.faces)),
                  "texture_px": int(head.texture.shape[0]),

@@ -186,7 +186,7 @@ def aggregate(records: list[dict]) -> dict:
         # The yaw sweep (backend/evaluation.py SWEEP): views found, and the mean detector score
         # with a missed view counted as 0 (moves before a view flips). No targets.
         "sweep_detection_rate": _rate([s is not None for s in sweep]),
-        "sweep_mean_face_score": _mean([s or 0.0 for s in sweep]) if sweep else None,
+        "sweep_mean_face_score": _mean([s or 0.0 for s in sweep]),
         "mean_abs_input_yaw_deg": _mean([abs(r["input_yaw_deg"]) for r in ok if "input_yaw_deg" in r]),
         "all_watertight": all(r["mesh"]["watertight"] for r in ok) if ok else None,
         "all_one_component": all(r["mesh"]["components"] == 1 for r in ok) if ok else None,
