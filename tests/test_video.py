@@ -238,3 +238,28 @@ def test_the_sparse_solve_minimises_its_stated_objective():
         assert cost(w) <= cost(best) + 1e-9 * abs(cost(best))
     dense = _solve_weights(offsets, basis, np.ones(2, bool), replace(config, sparsity=0.0))
     assert (weights > 1e-6).sum() < (dense > 1e-6).sum()
+
+
+def test_mouth_close_never_exceeds_jaw_open(d3_track):
+    """ARKit's mouthClose is the lips staying shut while the jaw opens. Lips pressed together with
+    the jaw shut (the landmark motion of mouthClose alone) must not come out as mouthClose over
+    jawOpen; without the rule the same frames do."""
+    from dataclasses import replace
+
+    from backend.rig.expressions import landmark_basis
+    from backend.video.solve import SolveConfig, _solve_weights, take_neutral
+
+    track, size = d3_track
+    _, _, neutral = take_neutral(track, size)
+    names, basis = landmark_basis(neutral)
+    jaw, close = names.index("jawOpen"), names.index("mouthClose")
+    mix = np.zeros((3, len(names)))
+    mix[:, close] = (0.3, 0.6, 0.6)
+    mix[:, jaw] = (0.0, 0.0, 0.8)
+    offsets = np.einsum("te,eld->tld", mix, basis)
+    config = SolveConfig()
+    weights = _solve_weights(offsets, basis, np.ones(3, bool), config, names)
+    assert (weights[:, close] <= weights[:, jaw] + 1e-9).all()
+    assert weights[2, [jaw, close]] == pytest.approx([0.8, 0.6], abs=0.1)  # lips shut over an open jaw
+    free = _solve_weights(offsets, basis, np.ones(3, bool), replace(config, close_within_jaw=False), names)
+    assert (free[:2, close] > free[:2, jaw] + 0.1).all()
