@@ -26,7 +26,6 @@ CHIN = 152
 # Forehead and temple part of the face-mesh outline (above the eyes), which should sit on the skull.
 UPPER_FACE_OUTLINE = [10, 338, 297, 332, 284, 251, 389, 109, 67, 103, 54, 21, 162]
 FACE_SURFACE = slice(0, 468)  # the 10 iris landmarks are left out of the surface
-EYE_OUTER = [33, 263]
 
 
 @dataclass
@@ -42,14 +41,6 @@ class PriorConfig:
     face_map_res_m: float = 0.00125
     # Past the face outline the face surface keeps going, bending back with this radius.
     face_bend_radius_m: float = 0.012
-    # Past the outline the face also keeps the slope it had just inside it (up to this many metres
-    # back per metre out): beside the cheeks the face mesh already faces sideways, and a
-    # continuation that starts level there stands out past the skull as a fin.
-    face_edge_max_slope: float = 4.0
-    face_edge_slope_band_m: tuple[float, float] = (0.002, 0.006)  # where inside the outline it is read
-    face_edge_reach_back_m: float = 0.015
-    face_edge_sideways_power: float = 0.0
-    face_edge_steep_below_eyes_m: float = 0.0
     under_chin_bend_radius_m: float = 0.012
     neck_plane_y_m: float = 0.015
     neck_front_y_m: float = -0.07  # collars and scarves may stand forward of the neck, not the chin
@@ -66,11 +57,6 @@ class PriorConfig:
     face_cut_behind_m: float = 0.003
     face_cut_fade_m: float = 0.015
     angle_bins: int = 360
-    # Below the eyes the egg narrows faster than a head does: at cheek and jaw height it is widened
-    # (scaled in X, per height) to reach this far inside the face outline, so the face's sides
-    # meet a skull behind them instead of a side wall; never more than jaw_max_widen times.
-    jaw_inside_outline_m: float = 0.003
-    jaw_max_widen: float = 1.0
 
 
 def smooth_min(a: torch.Tensor, b: torch.Tensor, k: float) -> torch.Tensor:
@@ -106,7 +92,6 @@ class HeadPrior:
         self.skull_front = self._fit_skull_front(landmarks_m)
         self.chin_z = float(landmarks_m[CHIN, 2])
         self._build_face_layer(landmarks_m[FACE_SURFACE])
-        self._build_jaw_widening()
         self._build_hair_profile(landmarks_m)
 
     # --- face -----------------------------------------------------------------------------
@@ -126,52 +111,15 @@ class HeadPrior:
         below_chin = gz < self.chin_z + 0.02
         radius = np.where(below_chin, c.under_chin_bend_radius_m, c.face_bend_radius_m)
         reach = np.where(below_chin, 0.012, 0.015)
-        bend = edge_depth + dist_m ** 2 / (2 * radius)
-        # Only beside the cheeks and temples: the forehead and the chin already meet skull and neck,
-        # and steepening them changes the face's silhouette at small turns.
-        sideways = np.where(dist_m > 0, (gx - ax[ci]) / np.maximum(dist_m, 1e-9), 0.0) ** 2
-        sideways = ndi.gaussian_filter(sideways, 0.004 / c.face_map_res_m)  # nearest edges jump
-        slope = self._edge_slope(depth, inside, c) * sideways ** c.face_edge_sideways_power
-        # Below the eyes only: at the temples the level continuation is the face's silhouette in
-        # small turns (steepened there, fr_rose_leslie and fr_alex_lacamoire lost their +30 face).
-        eye_z = float(face_m[EYE_OUTER, 2].mean())
-        slope = slope * np.clip((eye_z - c.face_edge_steep_below_eyes_m - gz) / 0.015, 0.0, 1.0)
-        extended = np.where(inside, depth, bend + slope * dist_m)
+        extended = np.where(inside, depth, edge_depth + dist_m ** 2 / (2 * radius))
         self.face_half = half
-        self._face_inside = inside
         self.face_depth = torch.from_numpy(extended.astype(np.float32))
-        # The skull's cut keeps the level continuation: cut along the steep one, it would notch
-        # the skull beside the outline.
-        self.face_cut_depth = torch.from_numpy(np.where(inside, depth, bend).astype(np.float32))
-        # Steep, the continuation ends once it is this far behind the outline's depth (by then it
-        # is inside the skull; longer, it would stand out behind it as a plank).
-        self.face_outside = torch.from_numpy(
-            np.maximum(dist_m - reach, extended - bend + dist_m ** 2 / (2 * radius) - c.face_edge_reach_back_m)
-            .astype(np.float32))
+        self.face_outside = torch.from_numpy((dist_m - reach).astype(np.float32))
         self.face_cut_weight = torch.from_numpy(np.clip(1.0 - dist_m / c.face_cut_fade_m, 0, 1).astype(np.float32))
         # Past the outline the face continues as a thin lip that dives into the skull; a full-depth
         # slab there would stand out as a wall beside the cheeks.
         self.face_depth_extent = torch.from_numpy(
             np.where(dist_m > 0, c.face_lip_m, c.face_thickness_m).astype(np.float32))
-
-    @staticmethod
-    def _edge_slope(depth: np.ndarray, inside: np.ndarray, c: PriorConfig) -> np.ndarray:
-        """depth (n, n) face depth map (NaN outside), inside (n, n) -> (n, n) the depth map's slope
-        (metres back per metre across) in a band just inside the outline, carried outward to every
-        pixel from the nearest band pixel and smoothed along the outline; 0 where not read."""
-        res = c.face_map_res_m
-        filled = np.where(inside, depth, 0.0)
-        # Normalised convolution: smooth inside the face without pulling in the NaN outside.
-        sigma = 0.002 / res
-        smooth = ndi.gaussian_filter(filled, sigma) / np.maximum(ndi.gaussian_filter(inside * 1.0, sigma), 1e-6)
-        gz, gx = np.gradient(smooth, res)
-        slope = np.clip(np.hypot(gx, gz), 0.0, c.face_edge_max_slope)
-        depth_in = ndi.distance_transform_edt(inside) * res
-        lo, hi = c.face_edge_slope_band_m
-        band = inside & (depth_in >= lo) & (depth_in <= hi)
-        _, (ri, ci) = ndi.distance_transform_edt(~band, return_indices=True)
-        carried = ndi.gaussian_filter(slope[ri, ci], sigma=0.008 / res)
-        return np.where(inside, 0.0, carried)
 
     def face_sdf(self, p: torch.Tensor) -> torch.Tensor:
         x, y, z = p.unbind(-1)
@@ -188,7 +136,7 @@ class HeadPrior:
         outline, fading out past it): the skull and hair may not cover the eyes or cheeks."""
         c = self.config
         x, y, z = p.unbind(-1)
-        front = _sample_map(self.face_cut_depth, x, z, self.face_half, self.face_half)
+        front = _sample_map(self.face_depth, x, z, self.face_half, self.face_half)
         weight = _sample_map(self.face_cut_weight, x, z, self.face_half, self.face_half)
         # Fading, the cut moves ahead of the face; it ends where the weight does (far from the
         # outline the extended face depth bends far back and would cut the whole skull).
@@ -196,37 +144,6 @@ class HeadPrior:
         return torch.where(weight > 0, torch.maximum(inside, cut), inside)
 
     # --- skull and hair ---------------------------------------------------------------------
-    def _build_jaw_widening(self) -> None:
-        """Per height (the face map's rows, relative to the skull centre): the X scale that brings
-        the egg, at the depth of the face outline's widest point there, to jaw_inside_outline_m
-        inside that point; 1 where the egg is already that wide or no face is there."""
-        c = self.config
-        depth = self.face_cut_depth.numpy()
-        inside = self._face_inside
-        res = c.face_map_res_m
-        ax = (np.arange(inside.shape[0]) + 0.5) * res - self.face_half
-        cols = np.where(inside, np.abs(ax)[None, :], -1.0)
-        widest = cols.argmax(axis=1)
-        half_width = cols.max(axis=1)
-        y = depth[np.arange(len(ax)), widest] - c.skull_centre_m[1]
-        dz = ax - c.skull_centre_m[2]
-        ry = np.where(y < 0, self.skull_front, c.skull_back_m)
-        rest = 1.0 - (dz / c.skull_half_height_m) ** 2 - (y / ry) ** 2
-        egg = self.half_breadth * np.sqrt(np.clip(rest, 1e-4, None))
-        scale = np.where(half_width > 0, (half_width - c.jaw_inside_outline_m) / egg, 1.0)
-        scale = ndi.gaussian_filter1d(np.clip(scale, 1.0, c.jaw_max_widen), 0.006 / res)
-        self.jaw_widen = torch.from_numpy(scale.astype(np.float32))
-        self.jaw_widen_z0 = float(ax[0] - c.skull_centre_m[2])
-
-    def _widen_scale(self, z: torch.Tensor) -> torch.Tensor:
-        """(N,) heights relative to the skull centre -> (N,) the egg's X scale there (>= 1)."""
-        res = self.config.face_map_res_m
-        last = self.jaw_widen.shape[0] - 1
-        pos = ((z - self.jaw_widen_z0) / res).clamp(0, last)
-        i0 = pos.floor().long().clamp(max=last - 1)
-        t = pos - i0
-        return self.jaw_widen[i0] * (1 - t) + self.jaw_widen[i0 + 1] * t
-
     def _fit_skull_front(self, landmarks_m: np.ndarray) -> float:
         """How far the egg reaches forward so the forehead and temples of the face outline lie on
         it: the face then continues into the skull instead of standing in front of it."""
@@ -258,9 +175,7 @@ class HeadPrior:
         # skull silhouette radius per angle, from points on its surface
         g = torch.randn(40000, 3, generator=torch.Generator().manual_seed(0))
         g = g / g.norm(dim=1, keepdim=True)
-        surface = g * self._skull_radii(g)
-        surface[:, 0] *= self._widen_scale(surface[:, 2])
-        surface = surface.numpy().astype(np.float64)
+        surface = (g * self._skull_radii(g)).numpy().astype(np.float64)
         proj = surface @ R.T
         ang = np.arctan2(proj[:, 1], proj[:, 0])
         b = ((ang + np.pi) / (2 * np.pi) * bins).astype(int) % bins
@@ -304,7 +219,6 @@ class HeadPrior:
         keep = torch.clamp((0.5 - forward) / 0.5, 0.0, 1.0)
         s = 1.0 + (s - 1.0) * keep
         q = d / s[:, None]
-        q = torch.stack([q[:, 0] / self._widen_scale(q[:, 2]), q[:, 1], q[:, 2]], dim=-1)
         radii = self._skull_radii(q)
         k = (q / radii).norm(dim=1)
         return (k - 1.0) * radii.min(dim=1).values * s
