@@ -30,8 +30,6 @@ class CameraConfig:
     # The ear axis sits behind the face contour at cheek level and a little below the eyes.
     ear_behind_contour_m: float = 0.025
     ear_below_eyes_m: float = 0.025
-    # Multiplies the face mesh's depth (its z) before anything is built on it: > 1 deepens the face.
-    depth_scale: float = 1.0
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -59,9 +57,6 @@ def estimate_camera(landmarks_px: np.ndarray, image_size: tuple[int, int],
     """landmarks_px: (478, 3) -> (camera, landmarks_m (478, 3) in the canonical frame)."""
     config = config or CameraConfig()
     R = head_rotation(landmarks_px, config)
-    # Deepened along the photo's line of sight after the pose is found: the landmarks' image
-    # positions, and so the photo's view, stay as they were, and so does the head's pose.
-    landmarks_px = landmarks_px * np.array([1.0, 1.0, config.depth_scale])
     eyes = np.linalg.norm(landmarks_px[EYE_OUTER[0]] - landmarks_px[EYE_OUTER[1]])
     width = np.linalg.norm(landmarks_px[FACE_SIDES[0]] - landmarks_px[FACE_SIDES[1]])
     pixels_per_metre = 0.5 * (eyes / config.eye_outer_distance_m + width / config.face_width_m)

@@ -36,9 +36,7 @@ STAGES = (("perception", 0.05), ("lift", 0.05), ("triplane", 0.25), ("meshing", 
 
 @dataclass
 class ReconstructConfig:
-    # The face mesh's depth deepened by a fifth (see docs/evaluation.md, fourth round); the video
-    # solve keeps CameraConfig's own 1.0.
-    camera: CameraConfig = field(default_factory=lambda: CameraConfig(depth_scale=1.2))
+    camera: CameraConfig = field(default_factory=CameraConfig)
     canvas: CanvasConfig = field(default_factory=CanvasConfig)
     prior: PriorConfig = field(default_factory=PriorConfig)
     triplane: TriplaneConfig = field(default_factory=TriplaneConfig)
