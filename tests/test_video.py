@@ -263,3 +263,18 @@ def test_mouth_close_never_exceeds_jaw_open(d3_track):
     assert weights[2, [jaw, close]] == pytest.approx([0.8, 0.6], abs=0.1)  # lips shut over an open jaw
     free = _solve_weights(offsets, basis, np.ones(3, bool), replace(config, close_within_jaw=False), names)
     assert (free[:2, close] > free[:2, jaw] + 0.1).all()
+
+
+def test_the_rest_face_has_the_lips_shut(d3_track):
+    """The shapes start from shut lips, so the take's rest face is the actor with the lips closest
+    together, not the plain median face of a talking take (lips apart)."""
+    from backend.video.solve import LIP_PAIRS, take_neutral
+
+    track, size = d3_track
+    _, canonical, neutral = take_neutral(track, size)
+    up, low = np.array(LIP_PAIRS).T
+    gap = lambda face: np.mean(face[..., up, 2] - face[..., low, 2], axis=-1)  # noqa: E731
+    per_frame = gap(canonical[track.found])
+    median_face = np.median(canonical[track.found], axis=0)
+    assert gap(neutral) <= np.quantile(per_frame, 0.25)
+    assert gap(neutral) < 0.5 * gap(median_face)
