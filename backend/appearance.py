@@ -48,13 +48,6 @@ class AppearanceConfig:
     fill_neighbours: int = 8
     fill_downsample: int = 4
     grazing_cos: float = 0.35  # below this cosine between normal and view, a texel counts as unseen
-    # Pixels at the person mask's edge mix in the backdrop (or a person beside the subject): within
-    # edge_m of the edge they are trusted less, and within backdrop_band_m those whose colour is
-    # near the backdrop just outside the mask are not trusted, so the fill continues hair or skin.
-    edge_m: float = 0.003
-    backdrop_band_m: float = 0.02
-    backdrop_near: float = 0.10  # RGB distance (0-1) under which a pixel counts as backdrop
-    backdrop_far: float = 0.25  # and over which it counts as the subject
 
 
 def smooth_normals(verts_m: np.ndarray, faces: np.ndarray, iterations: int = 8) -> np.ndarray:
@@ -115,49 +108,8 @@ def _bilinear(image: torch.Tensor, uv_px: torch.Tensor) -> torch.Tensor:
     return out[0, :, 0].T
 
 
-def edge_trust(image: np.ndarray, mask: np.ndarray, pixels_per_metre: float,
-               config: "AppearanceConfig") -> np.ndarray:
-    """(H, W) float32 in [0, 1]: how far a photo pixel can be trusted to show the subject.
-    image (H, W, 3) float in [0, 1], mask (H, W) person probability.
-
-    Ramps from 0 at the mask's edge to 1 at edge_m inside it (edge pixels blend in what lies
-    beyond). Within backdrop_band_m of the edge, a pixel whose colour is close to the nearest
-    backdrop outside the mask (the wall, or a second person the subject mask cut away) counts
-    as that backdrop: the segmenter's fringe, not hair or skin.
-    """
-    inside = mask > 0.5
-    dist = ndi.distance_transform_edt(inside) / pixels_per_metre  # metres to the nearest outside pixel
-    trust = np.clip(dist / config.edge_m, 0.0, 1.0)
-    # the backdrop: well outside the mask (past the soft fringe), smoothed so noise does not count
-    outside = cv2.erode((mask < 0.1).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
-    if not outside.any():
-        return trust.astype(np.float32)
-    near_edge = dist < config.backdrop_band_m
-    deep = ~near_edge & inside  # the subject past the band: what the fringe would be if it were theirs
-    if not deep.any():
-        return trust.astype(np.float32)
-    to_backdrop = np.linalg.norm(image - _nearest_smoothed(image, outside), axis=-1)
-    to_subject = np.linalg.norm(image - _nearest_smoothed(image, deep), axis=-1)
-    like = np.clip((config.backdrop_far - to_backdrop) / (config.backdrop_far - config.backdrop_near), 0.0, 1.0)
-    # white hair against a cream wall is near the backdrop too, but nearer the subject's own colour
-    like = like * np.clip((to_subject - to_backdrop) / config.backdrop_near, 0.0, 1.0)
-    return (trust * np.where(near_edge, 1.0 - like, 1.0)).astype(np.float32)
-
-
-def _nearest_smoothed(image: np.ndarray, region: np.ndarray, sigma: float = 2.0) -> np.ndarray:
-    """(H, W, 3): at every pixel, the colour of the nearest pixel of region (H, W) bool, after a
-    Gaussian blur within the region (sigma px) so single noisy pixels do not decide."""
-    weight = cv2.GaussianBlur(region.astype(np.float32), (0, 0), sigma)
-    smooth = cv2.GaussianBlur((image * region[..., None]).astype(np.float32), (0, 0), sigma)
-    smooth = smooth / np.maximum(weight[..., None], 1e-6)
-    _, (ri, ci) = ndi.distance_transform_edt(~region, return_indices=True)
-    return smooth[ri, ci]
-
-
-def lift_layer(layer_geometry, image, mask, zbuf, zscale, camera, config, trust=None):
-    """((colour (res, res, 3), confidence (res, res)), surface points (res, res, 3)) of one layer.
-    trust (H, W) tensor or None: per-pixel trust of the photo (edge_trust), multiplied into the
-    confidence."""
+def lift_layer(layer_geometry, image, mask, zbuf, zscale, camera, config):
+    """((colour (res, res, 3), confidence (res, res)), surface points (res, res, 3)) of one layer."""
     res = config.resolution
     pts, normals, inside = layer_geometry
     flat = pts.view(-1, 3)
@@ -173,8 +125,6 @@ def lift_layer(layer_geometry, image, mask, zbuf, zscale, camera, config, trust=
     w, h = camera.image_size
     in_frame = (uv[:, 0] >= 0) & (uv[:, 0] < w) & (uv[:, 1] >= 0) & (uv[:, 1] < h)
     conf = facing * (visible & in_person & in_frame & inside.view(-1)).float()
-    if trust is not None:
-        conf = conf * _bilinear(trust[..., None], uv)[:, 0]
     colour = _bilinear(image, uv)
     return (colour.view(res, res, 3).numpy(), conf.view(res, res).numpy()), pts.numpy()
 
@@ -282,14 +232,13 @@ def build_appearance(tri: Triplane, verts_m: np.ndarray, faces: np.ndarray, imag
     mask = torch.from_numpy(person_mask.astype(np.float32))
     zscale = min(1.0, config.render_max_side / max(camera.image_size))
     zbuf = _zbuffer(verts_m, faces, camera, zscale)
-    trust = torch.from_numpy(edge_trust(image.numpy(), person_mask, camera.pixels_per_metre, config))
 
     normals = smooth_normals(verts_m, faces)
     seen, points, seen_cover = {}, {}, {}
     for p in range(3):
         for l in range(2):
             layer_geometry = mesh_layer(tri, verts_m, faces, normals, p, l, res)
-            seen[(p, l)], points[(p, l)] = lift_layer(layer_geometry, image, mask, zbuf, zscale, camera, config, trust)
+            seen[(p, l)], points[(p, l)] = lift_layer(layer_geometry, image, mask, zbuf, zscale, camera, config)
             seen_cover[(p, l)] = layer_geometry[2].numpy()
     out = np.zeros((3, 10, res, res), np.float32)
     for p in range(3):
