@@ -180,25 +180,30 @@ def face_region(landmarks_m: np.ndarray, tri: Triplane, res: int) -> np.ndarray:
 
 
 def visible_hair_colour(colour: np.ndarray, conf: np.ndarray, face: np.ndarray, eye_row: float,
-                        step_m: float, trusted: float = 0.3) -> np.ndarray | None:
-    """(3,): the robust (median) colour of the highest hair or scalp the front layer saw well, or
-    None when it saw nothing well. colour (res, res, 3), conf (res, res) and face (res, res) are the
-    XZ near layer (rows along +z, columns along x); eye_row is the eyes' row on it.
+                        step_m: float, trusted: float = 0.3, seen: float = 0.02,
+                        min_texels: int = 50) -> np.ndarray | None:
+    """(3,): the colour of the hair or scalp the front layer saw, or None when it saw nothing
+    well. colour (res, res, 3), conf (res, res) and face (res, res) are the XZ near layer (rows
+    along +z, columns along x); eye_row is the eyes' row on it.
 
     Candidates lie above the brows and outside the face's landmark outline (hair at the temples
-    and above the forehead); per column the topmost 1.5 cm of them count. A bald head or a face
-    that fills the frame has none: then the topmost well-seen surface of any column counts.
+    and above the forehead), seen at all (conf > seen): hair is mostly seen at a slant, and the
+    squarely seen part alone (the strands over the forehead) is its shadowed side; their mean
+    colour counts, since shadowed grooves and highlights together make up how hair looks. A bald
+    head or a face that fills the frame has none: then the median of the topmost 1.5 cm of
+    well-seen (conf > trusted) surface of every column counts.
     """
     rows = np.arange(colour.shape[0])[:, None]
-    good = conf > trusted
-    for pick in (good & ~face & (rows > eye_row + 0.015 / step_m), good):
-        if not pick.any():
-            continue
-        has = pick.any(0)
-        top = np.where(has, pick.shape[0] - 1 - np.argmax(pick[::-1], axis=0), -1)
-        band = pick & (rows >= top - 0.015 / step_m) & has
-        return np.median(colour[band], axis=0).astype(np.float32)
-    return None
+    hair = (conf > seen) & ~face & (rows > eye_row + 0.015 / step_m)
+    if hair.sum() >= min_texels:  # fewer are a stray strand or the mask's fringe, not hair
+        return colour[hair].mean(0).astype(np.float32)
+    pick = conf > trusted
+    if not pick.any():
+        return None
+    has = pick.any(0)
+    top = np.where(has, pick.shape[0] - 1 - np.argmax(pick[::-1], axis=0), -1)
+    band = pick & (rows >= top - 0.015 / step_m) & has
+    return np.median(colour[band], axis=0).astype(np.float32)
 
 
 def crown_colour(colour: np.ndarray, conf: np.ndarray, covered: np.ndarray, step_m: float,
@@ -206,7 +211,7 @@ def crown_colour(colour: np.ndarray, conf: np.ndarray, covered: np.ndarray, step
     """(res, 3): per XZ column, the seen colour 0.5-2 cm below the top of the head (hair, or skin
     when bald). Columns without a well-seen sample take the mean of those with one. When the photo
     cuts the head off above the brows no column sees that band: then every column takes the
-    highest hair the photo does show (visible_hair_colour), so the unseen top, back and sides
+    hair the photo does show (visible_hair_colour), so the unseen top, back and sides
     continue the person's own hair rather than a made-up colour."""
     res = colour.shape[0]
     rows = np.arange(res)[:, None]

@@ -85,3 +85,24 @@ def test_when_no_column_sees_the_band_below_the_head_top_the_crown_is_the_highes
     assert np.abs(crown - crown[0]).max() < 1e-6, "one colour for the whole unseen crown"
     assert np.linalg.norm(crown[0] - hair) < 0.1, (crown[0], hair)
     assert np.linalg.norm(crown[0] - grey) > 0.3, crown[0]
+
+
+def test_a_cartoon_blond_whose_crown_the_photo_saw_only_at_a_slant_keeps_his_blond_round_the_back():
+    # lp_s7: a 3-D cartoon boy with blond hair on a grey-blue backdrop. The mesh's crown is seen
+    # only at a grazing angle, so the crown takes the hair the photo shows; the strands seen
+    # squarely over the forehead are the hair's shadowed side (a dark brown), not its colour.
+    image = np.asarray(Image.open(PORTRAITS / "lp_s7.jpg").convert("RGB"))
+    seen = shared_perceiver()(image)
+    hair_px, _, _ = _hair_beside_face(image, seen)
+    hair = np.median(image[hair_px], axis=0) / 255.0
+    backdrop = np.median(image[seen.person_mask < 0.05], axis=0) / 255.0
+    rec = reconstruct(image, name="lp_s7")
+
+    centroids = rec.verts_m[rec.faces].mean(1)
+    eye_z = rec.landmarks_m[[33, 263], 2].mean()
+    top = np.flatnonzero(centroids[:, 2] > centroids[:, 2].max() - 0.015)
+    back = np.flatnonzero((centroids[:, 1] > 0.06) & (centroids[:, 2] > eye_z + 0.02))
+    for region in (top, back):
+        colour = _texture_colour(rec, region)
+        assert np.linalg.norm(colour - hair) < 0.1, (colour, hair)
+        assert np.linalg.norm(colour - backdrop) > 2 * np.linalg.norm(colour - hair), (colour, backdrop)
