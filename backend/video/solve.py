@@ -4,11 +4,12 @@
    landmarks to each frame, fitted on landmarks that expressions barely move (forehead, nose
    bridge, eye corners, temples). Its rotation is the head pose; undoing it leaves the frame's
    landmarks in the canonical head frame, where only expression remains.
-2. Neutral: the per-landmark median over the quarter of the take with the lips closest together
-   (or the landmarks of a neutral photo): the shapes start from shut lips. A
-   per-shape low percentile of a free solve was tried as the baseline: 44 independent percentiles
-   are no face, and the bounded solve paid for the made-up offset with constant smile, funnel and
-   lowered-lip weights (lp_d9's lips shut at rest came out 0.05 eye-spans apart).
+2. Neutral (rest_face): the per-landmark median over the take, with mouth and jaw taken from the
+   quarter of frames with the lips closest together, since the shapes start from shut lips (or the
+   landmarks of a neutral photo). A per-shape low percentile of a free solve was tried as the
+   baseline: 44 independent percentiles are no face, and the bounded solve paid for the made-up
+   offset with constant smile, funnel and lowered-lip weights (lp_d9's lips shut at rest came out
+   0.05 eye-spans apart).
 3. Weights: bounded least squares of the frame's landmark offsets against the expression basis
    evaluated on the actor's own neutral landmarks (the same handle displacements that shape the
    reconstructed head), so "jaw 0.6" means the same thing on the actor and on the head. The
@@ -35,7 +36,8 @@ from scipy.spatial.transform import Rotation
 from backend.camera import estimate_camera
 from backend.errors import NoFaceError
 from backend.reconstruction import R_FRONT
-from backend.rig.landmarks import EYES, LOWER_LIP_INNER, OUTER_EYE_CORNERS as EYE_CORNERS, UPPER_LIP_INNER, smoothstep
+from backend.rig.landmarks import (EYES, LOWER_LIP_INNER, OUTER_EYE_CORNERS, UPPER_LIP_INNER,
+                                   smoothstep)
 from backend.video.shoulders import ShoulderConfig, collar_rotations, shoulder_motion
 from backend.video.smooth import OneEuroConfig, one_euro_zero_lag
 from backend.video.track import Track
@@ -220,7 +222,7 @@ def rest_face(canonical: np.ndarray, rest_share: float = 0.25) -> np.ndarray:
     gap = np.mean(canonical[found][:, up, 2] - canonical[found][:, low, 2], axis=1)
     shut = np.median(canonical[found[gap <= np.quantile(gap, rest_share)]], axis=0)
     median = np.median(canonical[found], axis=0)
-    eye_z, mouth_z = median[list(EYE_CORNERS), 2].mean(), median[[13, 14], 2].mean()
+    eye_z, mouth_z = median[list(OUTER_EYE_CORNERS), 2].mean(), median[[13, 14], 2].mean()
     below = smoothstep(((eye_z - median[:, 2]) / (eye_z - mouth_z) - 0.3) / 0.4)[:, None]
     return below * shut + (1.0 - below) * median
 
