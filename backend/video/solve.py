@@ -192,7 +192,7 @@ def opening_rows(offsets: np.ndarray) -> np.ndarray:
 
 
 def take_neutral(track: Track, image_size: tuple[int, int] = (512, 512),
-                 neutral_px: np.ndarray | None = None, rest_share: float = 0.25
+                 neutral_px: np.ndarray | None = None, rest_share: float = SolveConfig.rest_share
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """-> rotations (T,3,3) camera-from-canonical, landmarks (T,478,3) in the canonical frame (NaN
     rows where missing) and the neutral (478,3) they are solved against: the neutral photo's
@@ -203,13 +203,13 @@ def take_neutral(track: Track, image_size: tuple[int, int] = (512, 512),
         return rotations, canonical, neutral.astype(np.float64)
     first = int(np.flatnonzero(track.found)[0])
     _, reference = estimate_camera(track.landmarks_px[first].astype(np.float64), image_size)
-    # Two passes: the median face of the take is a steadier reference than any single frame.
+    # Two passes: the take's rest face is a steadier reference than any single frame.
     _, canonical = canonicalise(track, reference.astype(np.float64))
     rotations, canonical = canonicalise(track, rest_face(canonical, rest_share))
     return rotations, canonical, rest_face(canonical, rest_share)
 
 
-def rest_face(canonical: np.ndarray, rest_share: float = 0.25) -> np.ndarray:
+def rest_face(canonical: np.ndarray, rest_share: float = SolveConfig.rest_share) -> np.ndarray:
     """canonical (T, 478, 3), NaN rows where missing -> (478, 3) the actor at rest. The shapes are
     defined from a face with shut lips, but a talking take's median face has them apart (lp_d3:
     2.7 mm), and the solve then shuts them with mouthClose on a shut jaw, which ARKit's mouthClose
@@ -217,11 +217,11 @@ def rest_face(canonical: np.ndarray, rest_share: float = 0.25) -> np.ndarray:
     are closest together; the eyes and brows from the median over the whole take, since the frames
     with shut lips need not hold the eyes at rest (lp_d3 with all of that face: eye r 0.91 / 0.94 ->
     0.70 / 0.83). The two blend between the eyes and the mouth."""
-    found = np.flatnonzero(np.isfinite(canonical[:, 0, 0]))
+    faces = canonical[np.isfinite(canonical[:, 0, 0])]
     up, low = np.array(LIP_PAIRS).T
-    gap = np.mean(canonical[found][:, up, 2] - canonical[found][:, low, 2], axis=1)
-    shut = np.median(canonical[found[gap <= np.quantile(gap, rest_share)]], axis=0)
-    median = np.median(canonical[found], axis=0)
+    gap = np.mean(faces[:, up, 2] - faces[:, low, 2], axis=1)
+    shut = np.median(faces[gap <= np.quantile(gap, rest_share)], axis=0)
+    median = np.median(faces, axis=0)
     eye_z, mouth_z = median[list(OUTER_EYE_CORNERS), 2].mean(), median[[13, 14], 2].mean()
     below = smoothstep(((eye_z - median[:, 2]) / (eye_z - mouth_z) - 0.3) / 0.4)[:, None]
     return below * shut + (1.0 - below) * median
