@@ -18,7 +18,7 @@
    corner and cheek motions (a mouth pulled sideways came out with the lips sheared apart by
    jawLeft); they get rows of their own (SolveConfig.opening_weight).
 4. Frames without a face are bridged linearly from their neighbours; the curves are then smoothed
-   with the one-euro filter forward and backward (backend/video/smooth.py says why).
+   with a Savitzky-Golay filter over the whole take (backend/video/smooth.py says why).
 5. Where the take sees the shoulders (backend/video/shoulders.py), the bust's roll drives the root
    and each shrug its collar, smoothed the same way. The head's rotation stays what the face says in
    camera terms: neck and head share what is left of it after the root's roll, so a rolled bust does
@@ -39,7 +39,7 @@ from backend.reconstruction import R_FRONT
 from backend.rig.landmarks import (EYES, LOWER_LIP_INNER, OUTER_EYE_CORNERS, UPPER_LIP_INNER,
                                    smoothstep)
 from backend.video.shoulders import ShoulderConfig, collar_rotations, shoulder_motion
-from backend.video.smooth import OneEuroConfig, one_euro_zero_lag
+from backend.video.smooth import SmoothConfig, smooth_take
 from backend.video.track import Track
 
 # Face-mesh landmarks that expressions move least: forehead, nose bridge and tip, eye corners,
@@ -81,7 +81,7 @@ class SolveConfig:
     # (often parted) lips further. Judge's mouth r (astronaut), with the take's plain median face as
     # rest: lp_d9 whole 0.65 -> 0.70, lp_d3 first 4 s 0.88 -> 0.90. With rest_face as well: 0.68, 0.91.
     close_within_jaw: bool = True
-    smoothing: OneEuroConfig = field(default_factory=lambda: OneEuroConfig(beta=3.0))
+    smoothing: SmoothConfig = field(default_factory=SmoothConfig)
     shoulders: ShoulderConfig = field(default_factory=ShoulderConfig)
 
 
@@ -143,8 +143,8 @@ def solve_drive(track: Track, fps: float, basis: Basis, config: SolveConfig | No
     head = _head_rotations(rotations, track.found)
 
     missing = track.missing_ranges()
-    weights = np.clip(one_euro_zero_lag(_bridge(weights, track.found), fps, config.smoothing), 0.0, 1.0)
-    head = one_euro_zero_lag(_bridge(head, track.found), fps, config.smoothing)
+    weights = np.clip(smooth_take(_bridge(weights, track.found), fps, config.smoothing), 0.0, 1.0)
+    head = smooth_take(_bridge(head, track.found), fps, config.smoothing)
     bust, warnings = _bust(track, fps, config)
     if bust is None:
         joint_names = ("neck", "head")
@@ -174,8 +174,8 @@ def _bust(track: Track, fps: float, config: SolveConfig
     if seen < c.min_seen_fraction:
         return None, [f"shoulders seen in {seen:.0%} of the pose-tracked frames (under "
                       f"{c.min_seen_fraction:.0%}): no shoulder joint driven"]
-    curves = one_euro_zero_lag(_bridge(np.column_stack([motion.roll, motion.rise]), good), fps,
-                               config.smoothing)
+    curves = smooth_take(_bridge(np.column_stack([motion.roll, motion.rise]), good), fps,
+                         config.smoothing)
     root = np.zeros((len(curves), 3))
     root[:, 1] = curves[:, 0]
     return (root, collar_rotations(curves[:, 1:], c)), []
