@@ -164,6 +164,9 @@ def aggregate(records: list[dict]) -> dict:
     head_views = lambda names: [r["head_views"][n] for r in ok for n in names  # noqa: E731
                                 if n in r.get("head_views", {})]
     head30, head60 = head_views(("head-30", "head+30")), head_views(("head-60", "head+60"))
+    framed = lambda names: [r["framed_views"][n] for r in ok for n in names  # noqa: E731
+                            if n in r.get("framed_views", {})]
+    framed30, framed60 = framed(("framed-30", "framed+30")), framed(("framed-60", "framed+60"))
     sweep = [v["face_score"] for r in ok for v in r.get("sweep", {}).values()]
     return {
         "images": len(records),
@@ -183,6 +186,11 @@ def aggregate(records: list[dict]) -> dict:
         "head_detection_rate_yaw60": _rate([v["face_detected"] for v in head60]),
         "head_mean_nme_yaw30": _mean([v["nme"] for v in head30]),
         "head_mean_nme_yaw60": _mean([v["nme"] for v in head60]),
+        # The views at the judge's one framing (backend/evaluation.py FRAMED_VIEWS): no targets.
+        "framed_detection_rate_yaw30": _rate([v["face_detected"] for v in framed30]),
+        "framed_detection_rate_yaw60": _rate([v["face_detected"] for v in framed60]),
+        "framed_detection_rate_back": _rate([v["face_detected"] for v in framed(("framed-back",))]),
+        "framed_mean_nme_yaw30": _mean([v["nme"] for v in framed30]),
         # The yaw sweep (backend/evaluation.py SWEEP): views found, and the mean detector score
         # with a missed view counted as 0 (moves before a view flips). No targets.
         "sweep_detection_rate": _rate([s is not None for s in sweep]),

@@ -122,6 +122,29 @@ def test_head_relative_views_ignore_how_far_the_photo_was_turned():
     assert camera_yaw_deg(turned.R_cam_from_canonical) == pytest.approx(105.0, abs=2.0)
 
 
+def test_turned_views_are_framed_alike_whatever_the_photos_crop():
+    """The framed views put the head at one size and place (backend.evaluation.Framing): a close
+    crop and a wide shot of the same head give the same cameras, the eye corners 0.17 of the
+    canvas apart head-on and the head's origin centred across it."""
+    from types import SimpleNamespace
+
+    from backend.evaluation import FRAMED_VIEWS, FRAMING, VIEWS, view_camera
+
+    landmarks = np.zeros((478, 3), np.float32)
+    landmarks[LEFT_EYE_OUTER], landmarks[RIGHT_EYE_OUTER] = (0.045, -0.08, 0.03), (-0.045, -0.08, 0.03)
+    close = SimpleNamespace(camera=front_camera((512, 480), 5200.0), landmarks_m=landmarks)
+    wide = SimpleNamespace(camera=orbit_camera(front_camera((2048, 1200), 700.0), 0.0), landmarks_m=landmarks)
+    for view in FRAMED_VIEWS:
+        a, b = view_camera(close, view), view_camera(wide, view)
+        assert np.allclose(a.R_cam_from_canonical, b.R_cam_from_canonical)
+        assert a.pixels_per_metre == b.pixels_per_metre and a.image_size == b.image_size == (512, 512)
+        assert a.project(np.zeros((1, 3)))[0, 0] == pytest.approx(256.0)
+    eyes_px = view_camera(close, FRAMED_VIEWS[0]).pixels_per_metre * 0.09  # the eye corners 9 cm apart
+    # The same turns as the views at the photo's own framing.
+    assert [v.yaw_deg for v in FRAMED_VIEWS] == [v.yaw_deg for v in VIEWS]
+    assert eyes_px == pytest.approx(FRAMING.iod_share * 512)
+
+
 def _record(name, iou, nme, seen30=(True, True), seen60=(True, False), back=False, nme30=0.04,
             head60=(True, True), input_yaw=10.0):
     view = lambda seen, nme_view: {"face_detected": seen, "nme": nme_view}  # noqa: E731
