@@ -39,8 +39,10 @@ HEAD_VIEWS = (View("head-60", -60, "head -60"), View("head-30", -30, "head -30")
 # The camera-relative views again, each at the judge's one framing (Framing) instead of the photo's
 # size and scale, so a close crop and a wide shot of a head are judged alike. No targets of their
 # own: reported beside the views, never instead of them.
-FRAMED_VIEWS = tuple(View(f"framed{v.name[3:] if v.name.startswith('yaw') else '-' + v.name}",
-                          v.yaw_deg, f"framed {v.label}") for v in VIEWS)
+FRAMED_VIEWS = (View("framed-60", -60, "framed -60"), View("framed-30", -30, "framed -30"),
+                View("framed+30", 30, "framed +30"), View("framed+60", 60, "framed +60"),
+                View("framed-profile", 90, "framed profile 90"),
+                View("framed-back", 180, "framed back 180"))
 
 # A sweep of camera-relative yaws round the ±60 target: the detector's score on a head turned that
 # far sits at 0.6-0.7 against its 0.5 cut-off, so one view flips on changes that barely alter what

@@ -8,9 +8,9 @@ a low-pass that removes as much jitter.
 
 Measured on lp_d9 (its actor keeps his lips shut but for a few 4-frame pops), against the one-euro
 filter (Casiez et al. 2012, cutoff 1.5 Hz, beta 3) run forward and backward, which it replaced:
-the solved lip gap put back on the actor's landmarks follows the video with slope 0.67 instead of
-0.62, with less frame-to-frame jitter in the weights (second-difference RMS 0.016 against 0.026), and
-the judge's mouth r on the astronaut's rendered head went 0.68 -> 0.76 (window 0.3 s: 0.76,
+the solved lip gap put back on the actor's landmarks follows the video with slope 0.67 instead
+of 0.62, with less frame-to-frame jitter in the weights (second-difference RMS 0.016 against
+0.026), and the judge's mouth r on the astronaut's rendered head went 0.68 -> 0.76 (window 0.3 s: 0.76,
 0.43 s at order 6: 0.77; 0.23 s at order 2: 0.73). Head rotation jitters about as much as it
 did (0.22 deg against 0.20 deg per frame, second difference) and stays closer to the tracked angle.
 """
@@ -30,10 +30,11 @@ class SmoothConfig:
 
 
 def window_frames(fps: float, config: SmoothConfig) -> int:
-    """The odd number of frames the window spans at ``fps`` (at least order + 2)."""
+    """The odd number of frames the window spans at ``fps``: at least the smallest odd number above
+    the order, which a polynomial of that order can smooth."""
     n = int(round(config.window_s * fps))
     n += 1 - n % 2
-    return max(n, config.order + 2 + config.order % 2)
+    return max(n, config.order + 1 + config.order % 2)
 
 
 def smooth_take(values: np.ndarray, fps: float, config: SmoothConfig | None = None) -> np.ndarray:
