@@ -100,14 +100,18 @@ class Framing:
 FRAMING = Framing()
 
 
+def eye_span_m(head: Reconstruction) -> float:
+    """The head's outer-eye-corner distance in metres (frontal, as the turns do not shrink it)."""
+    return float(np.linalg.norm(head.landmarks_m[LEFT_EYE_OUTER] - head.landmarks_m[RIGHT_EYE_OUTER]))
+
+
 def framed(camera: OrthoCamera, head: Reconstruction, framing: Framing = FRAMING) -> OrthoCamera:
     """``camera``'s direction at the judge's framing: a square canvas with the head's frontal
     outer-eye-corner distance at framing.iod_share of its side and the canonical origin centred
     across it."""
-    iod_m = float(np.linalg.norm(head.landmarks_m[LEFT_EYE_OUTER] - head.landmarks_m[RIGHT_EYE_OUTER]))
     side = framing.canvas_px
     principal = np.array([side / 2.0, side * framing.origin_row_share])
-    return OrthoCamera(camera.R_cam_from_canonical.copy(), framing.iod_share * side / iod_m,
+    return OrthoCamera(camera.R_cam_from_canonical.copy(), framing.iod_share * side / eye_span_m(head),
                        principal, (side, side))
 
 
@@ -153,7 +157,7 @@ def judge_head(photo: Perception, head: Reconstruction, renders: dict[str, Rende
     }
     # The mesh's own landmarks are the reference in turned views; its frontal inter-ocular
     # distance in pixels does not shrink with the turn, unlike the projected one.
-    iod_m = float(np.linalg.norm(head.landmarks_m[LEFT_EYE_OUTER] - head.landmarks_m[RIGHT_EYE_OUTER]))
+    iod_m = eye_span_m(head)
 
     def judge_view(view: View) -> dict:
         rgb = renders[view.name].rgb

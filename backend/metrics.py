@@ -159,14 +159,15 @@ def aggregate(records: list[dict]) -> dict:
     NME means skip views whose landmarks were not found (their count is the detection rate's job).
     """
     ok = [r for r in records if r.get("status") == "ok"]
-    views = lambda names: [r["views"][n] for r in ok for n in names if n in r["views"]]  # noqa: E731
-    at30, at60, back = views(("yaw-30", "yaw+30")), views(("yaw-60", "yaw+60")), views(("back",))
-    head_views = lambda names: [r["head_views"][n] for r in ok for n in names  # noqa: E731
-                                if n in r.get("head_views", {})]
-    head30, head60 = head_views(("head-30", "head+30")), head_views(("head-60", "head+60"))
-    framed = lambda names: [r["framed_views"][n] for r in ok for n in names  # noqa: E731
-                            if n in r.get("framed_views", {})]
-    framed30, framed60 = framed(("framed-30", "framed+30")), framed(("framed-60", "framed+60"))
+    # The records of the named views of one family ("views", "head_views", "framed_views").
+    pick = lambda family, names: [r[family][n] for r in ok for n in names  # noqa: E731
+                                  if n in r.get(family, {})]
+    at30, at60 = pick("views", ("yaw-30", "yaw+30")), pick("views", ("yaw-60", "yaw+60"))
+    back = pick("views", ("back",))
+    head30, head60 = pick("head_views", ("head-30", "head+30")), pick("head_views", ("head-60", "head+60"))
+    framed30 = pick("framed_views", ("framed-30", "framed+30"))
+    framed60 = pick("framed_views", ("framed-60", "framed+60"))
+    framed_back = pick("framed_views", ("framed-back",))
     sweep = [v["face_score"] for r in ok for v in r.get("sweep", {}).values()]
     return {
         "images": len(records),
@@ -177,7 +178,7 @@ def aggregate(records: list[dict]) -> dict:
         "landmarks_found_input_view": _rate([r["input_view"]["landmarks_found"] for r in ok]),
         "detection_rate_yaw30": _rate([v["face_detected"] for v in at30]),
         "detection_rate_yaw60": _rate([v["face_detected"] for v in at60]),
-        "detection_rate_profile": _rate([v["face_detected"] for v in views(("profile",))]),
+        "detection_rate_profile": _rate([v["face_detected"] for v in pick("views", ("profile",))]),
         "detection_rate_back": _rate([v["face_detected"] for v in back]),
         "mean_nme_yaw30": _mean([v["nme"] for v in at30]),
         "mean_nme_yaw60": _mean([v["nme"] for v in at60]),
@@ -189,7 +190,7 @@ def aggregate(records: list[dict]) -> dict:
         # The views at the judge's one framing (backend/evaluation.py FRAMED_VIEWS): no targets.
         "framed_detection_rate_yaw30": _rate([v["face_detected"] for v in framed30]),
         "framed_detection_rate_yaw60": _rate([v["face_detected"] for v in framed60]),
-        "framed_detection_rate_back": _rate([v["face_detected"] for v in framed(("framed-back",))]),
+        "framed_detection_rate_back": _rate([v["face_detected"] for v in framed_back]),
         "framed_mean_nme_yaw30": _mean([v["nme"] for v in framed30]),
         # The yaw sweep (backend/evaluation.py SWEEP): views found, and the mean detector score
         # with a missed view counted as 0 (moves before a view flips). No targets.

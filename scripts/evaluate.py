@@ -91,7 +91,7 @@ def evaluate_one(path: Path, config: ReconstructConfig, judge: Judge):
         renders = render_views(head)
         record.update(status="ok", **judge_head(photo, head, renders, judge, config))
         record["timings_s"]["evaluation"] = time.perf_counter() - made
-        crop = _row_crop([renders[v].mask for v in ["input"] + [v.name for v in VIEWS]])
+        crop = _row_crop([renders[name].mask for name in ("input", *(view.name for view in VIEWS))])
         tiles = [image] + [renders["input"].rgb] + [renders[v.name].rgb for v in VIEWS]
         return record, [_thumbnail(t, crop) for t in tiles]
     except Exception as exc:  # every failure is a result here, never the end of the run
@@ -230,8 +230,10 @@ def main() -> int:
           f"NME ±30 {_pct(summary['head_mean_nme_yaw30'])}; "
           f"mean |input yaw| {'n/a' if yaw is None else f'{yaw:.0f} deg'}")
     print(f"  at one framing for every head (no targets): detected "
-          f"±30 {_pct(summary['framed_detection_rate_yaw30'])} ±60 {_pct(summary['framed_detection_rate_yaw60'])} "
-          f"back {_pct(summary['framed_detection_rate_back'])}, NME ±30 {_pct(summary['framed_mean_nme_yaw30'])}")
+          f"±30 {_pct(summary['framed_detection_rate_yaw30'])} "
+          f"±60 {_pct(summary['framed_detection_rate_yaw60'])} "
+          f"back {_pct(summary['framed_detection_rate_back'])}, "
+          f"NME ±30 {_pct(summary['framed_mean_nme_yaw30'])}")
     score = summary["sweep_mean_face_score"]
     print(f"  yaw sweep +-45..70 (no targets): detected {_pct(summary['sweep_detection_rate'])}, "
           f"mean score {'n/a' if score is None else f'{score:.3f}'} (missed = 0)")

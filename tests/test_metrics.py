@@ -140,9 +140,9 @@ def test_turned_views_are_framed_alike_whatever_the_photos_crop():
         assert a.pixels_per_metre == b.pixels_per_metre and a.image_size == b.image_size == (512, 512)
         assert a.project(np.zeros((1, 3)))[0, 0] == pytest.approx(256.0)
     eyes_px = view_camera(close, FRAMED_VIEWS[0]).pixels_per_metre * 0.09  # the eye corners 9 cm apart
+    assert eyes_px == pytest.approx(FRAMING.iod_share * 512)
     # The same turns as the views at the photo's own framing.
     assert [v.yaw_deg for v in FRAMED_VIEWS] == [v.yaw_deg for v in VIEWS]
-    assert eyes_px == pytest.approx(FRAMING.iod_share * 512)
 
 
 def _record(name, iou, nme, seen30=(True, True), seen60=(True, False), back=False, nme30=0.04,
