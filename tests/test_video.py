@@ -278,15 +278,32 @@ def test_mouth_close_never_exceeds_jaw_open(d3_track):
 
 
 def test_the_rest_face_has_the_lips_shut(d3_track):
-    """The shapes start from shut lips, so the take's rest face is the actor with the lips closest
-    together, not the plain median face of a talking take (lips apart)."""
-    from backend.video.solve import LIP_PAIRS, take_neutral
+    """The shapes start from shut lips, so the take's rest face is the actor with the lips shut,
+    not the plain median face of a talking take (lips apart)."""
+    from backend.video.solve import LIP_PAIRS, SolveConfig, take_neutral
 
     track, size = d3_track
     _, canonical, neutral = take_neutral(track, size)
     up, low = np.array(LIP_PAIRS).T
     gap = lambda face: np.mean(face[..., up, 2] - face[..., low, 2], axis=-1)  # noqa: E731
-    per_frame = gap(canonical[track.found])
     median_face = np.median(canonical[track.found], axis=0)
-    assert gap(neutral) <= np.quantile(per_frame, 0.25)
+    assert gap(neutral) <= SolveConfig.shut_gap_mm * 1e-3
     assert gap(neutral) < 0.5 * gap(median_face)
+
+
+def test_a_take_with_the_lips_shut_throughout_rests_on_its_usual_mouth():
+    """Lips shut in every frame, pressed together in a third of them: the rest is the usual shut
+    mouth, not the pressed one (which would read the usual mouth as a steady pucker)."""
+    from backend.video.solve import LIP_PAIRS, rest_face
+
+    up, low = np.array(LIP_PAIRS).T
+    usual = np.zeros((478, 3))
+    usual[:, 2] = np.linspace(0.05, -0.05, 478)  # eyes above, mouth below (metres)
+    usual[up, 2], usual[low, 2] = -0.03 + 0.0001, -0.03
+    pressed = usual.copy()
+    pressed[up, 2], pressed[low, 2] = -0.03 - 0.0002, -0.03  # lips squeezed over each other
+    pressed[up, 1] = pressed[low, 1] = -0.004  # and pushed out
+    take = np.stack([pressed if t % 3 == 0 else usual for t in range(30)])
+    rest = rest_face(take)
+    assert np.abs(rest[up] - usual[up]).max() < 1e-9
+    assert np.abs(rest[low] - usual[low]).max() < 1e-9
