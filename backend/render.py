@@ -1,7 +1,8 @@
 """A small software renderer for textured heads, for evaluation and tests (Blender renders for real).
 
 Cameras are backend.reconstruction.OrthoCamera: camera axes x right, y down, z away from the
-viewer; a canonical point p lands on pixel pixels_per_metre * (R @ p)[:2] + principal_px.
+viewer; a canonical point p lands on pixel pixels_per_metre * (R @ p)[:2] + principal_px. Or a
+PinholeCamera, for a view through a lens from nearby (a webcam's), with the same axes.
 """
 from __future__ import annotations
 
@@ -36,6 +37,37 @@ def front_camera(image_size: int | tuple[int, int], pixels_per_metre: float,
     centre_cam = R_FRONT @ np.asarray(centre_m, dtype=np.float64)
     principal = np.array([width / 2.0, height / 2.0]) - pixels_per_metre * centre_cam[:2]
     return OrthoCamera(R_FRONT.copy(), float(pixels_per_metre), principal, (int(width), int(height)))
+
+
+@dataclass
+class PinholeCamera:
+    """A perspective camera: a canonical point p is at c = R @ p + shift_m in camera axes and lands
+    on pixel focal_px * c[:2] / c[2] + principal_px; depth is c[2] (metres from the lens).
+    The rasteriser interpolates UVs linearly on the screen, not perspective-correctly: the error is
+    a fraction of a texel on triangles a few pixels wide."""
+
+    R_cam_from_canonical: np.ndarray  # (3, 3)
+    shift_m: np.ndarray  # (3,)
+    focal_px: float
+    principal_px: np.ndarray  # (2,)
+    image_size: tuple[int, int]  # (width, height)
+
+    def project(self, points_m: np.ndarray) -> np.ndarray:
+        """points_m: (N, 3) canonical metres -> (N, 3): pixel u, pixel v, depth in metres."""
+        cam = points_m @ self.R_cam_from_canonical.T + self.shift_m
+        uv = cam[:, :2] / cam[:, 2:3] * self.focal_px + self.principal_px
+        return np.concatenate([uv, cam[:, 2:3]], axis=1)
+
+
+def through_lens(camera: OrthoCamera, distance_m: float, centre_m=(0.0, 0.0, 0.0)) -> PinholeCamera:
+    """``camera``'s view from a lens distance_m from centre_m, which keeps its pixel and the scale
+    of its depth plane: the face is as big as in the orthographic view, but its near parts (nose,
+    lips) are larger than its far ones (cheeks, ears), as a nearby camera sees them."""
+    R = np.asarray(camera.R_cam_from_canonical, dtype=np.float64)
+    centre_cam = R @ np.asarray(centre_m, dtype=np.float64)
+    centre_px = camera.pixels_per_metre * centre_cam[:2] + np.asarray(camera.principal_px)
+    return PinholeCamera(R.copy(), np.array([0.0, 0.0, distance_m]) - centre_cam,
+                         float(camera.pixels_per_metre * distance_m), centre_px, tuple(camera.image_size))
 
 
 def orbit_camera(base: OrthoCamera, yaw_deg: float, pitch_deg: float = 0.0) -> OrthoCamera:
@@ -78,7 +110,7 @@ def sample_bilinear(texture: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
     return top * (1 - fy) + bottom * fy
 
 
-def render_textured(verts_m, faces, loop_uvs, texture, camera: OrthoCamera,
+def render_textured(verts_m, faces, loop_uvs, texture, camera: "OrthoCamera | PinholeCamera",
                     background=(255, 255, 255), light_dir=(-0.35, -0.45, -1.0),
                     ambient: float = 0.55) -> RenderResult:
     """Render a textured mesh with soft headlight shading.

@@ -8,7 +8,7 @@ import trimesh
 from backend.metrics import (LEFT_EYE_OUTER, RIGHT_EYE_OUTER, R_FACING, TARGETS, aggregate,
                              bust_region, camera_yaw_deg, check_targets, eye_level_size, head_relative_camera,
                              landmark_nme, mesh_sanity, silhouette_iou)
-from backend.render import R_FRONT, front_camera, orbit_camera
+from backend.render import R_FRONT, front_camera, orbit_camera, through_lens
 
 
 def _landmarks(iod_px: float = 100.0, seed: int = 0) -> np.ndarray:
@@ -104,6 +104,21 @@ def test_a_camera_orbited_by_a_yaw_sees_the_head_turned_by_that_yaw(yaw):
     # Looking down on the head does not change which way the face points round the vertical.
     looking_down = orbit_camera(front, yaw, pitch_deg=20)
     assert np.sign(camera_yaw_deg(looking_down.R_cam_from_canonical)) == np.sign(yaw)
+
+
+def test_a_pinhole_camera_keeps_the_scale_at_its_centre_and_magnifies_what_is_nearer():
+    centre = np.array([0.0, -0.05, 0.0])
+    ortho = orbit_camera(front_camera(512, 1900.0, centre), 30.0)
+    lens = through_lens(ortho, 0.6, centre)
+    R = ortho.R_cam_from_canonical  # rows: the camera's right, down and forward in canonical terms
+    level = centre + np.array([[0.0, 0.0], [0.03, 0.02]]) @ R[:2]  # on the centre's depth plane
+    assert np.allclose(lens.project(level)[:, :2], ortho.project(level)[:, :2])
+    assert lens.project(level)[0, 2] == pytest.approx(0.6)
+    # 10 cm nearer the lens lands 0.6 / 0.5 times as far from the centre's pixel.
+    centre_px = ortho.project(centre[None])[0, :2]
+    near = level[1:] - 0.1 * R[2]
+    offset = lambda cam: cam.project(near)[0, :2] - centre_px  # noqa: E731
+    assert offset(lens) == pytest.approx(offset(ortho) * 0.6 / 0.5)
 
 
 def test_head_relative_views_ignore_how_far_the_photo_was_turned():
