@@ -4,7 +4,7 @@ Reconstructs a head from a portrait, drives it with the video through the backen
 (backend/drive.py: tracking, solve against backend/rig/expressions.landmark_basis, then
 backend.rig.pose_vertices on the head's rig), renders every frame from the front with the backend's
 software renderer (backend/render.py, as scripts/evaluate.py does) through a lens a metre from the
-face (RENDER_DISTANCE_M), finds the face on the renders
+face (RENDER_DISTANCE_M) and unshaded (RENDER_AMBIENT), finds the face on the renders
 and on the video frames with mediapipe's face mesh in static-image mode (independent of the
 video-mode tracker that drove the head), and compares:
 
@@ -52,6 +52,11 @@ RENDER_CENTRE_M = (0.0, -0.05, 0.0)
 # same landmarks give on the video (lp_d3 and lp_d9; 0.73-0.90 at 0.6 m, 0.75-0.85 at 1 m). At 0.6 m
 # the astronaut's mouth r on lp_d9 fell 0.77 -> 0.71; at 1 m it holds (docs/evaluation.md).
 RENDER_DISTANCE_M: float | None = 1.0
+# Unshaded (render_textured's ambient 1: the texture's colours as they are). The texture was baked
+# from the photo and carries its light; the renderer's headlight on top shades it twice, and mediapipe
+# then read a head's input-view render 2.3 deg more pitched up than its own photo (median of the 15
+# portraits; unshaded: -1.0 deg, and yaw 0.5 -> 0.0 deg). That offset was most of the pitch RMS.
+RENDER_AMBIENT = 1.0
 
 
 # --- measures on landmarks (pure) -------------------------------------------------------------
@@ -151,9 +156,10 @@ def rig_weights(drive: Drive, expression_names: tuple[str, ...]) -> np.ndarray:
     return out
 
 
-def render_driven(head, drive: Drive, chunk: int = 24, distance_m: float | None = RENDER_DISTANCE_M):
+def render_driven(head, drive: Drive, chunk: int = 24, distance_m: float | None = RENDER_DISTANCE_M,
+                  ambient: float = RENDER_AMBIENT):
     """Yield (H, W, 3) uint8 front renders of the head, one per drive frame; through a lens at
-    distance_m from the face, or orthographic when None."""
+    distance_m from the face, or orthographic when None; ambient as render_textured's (1: unshaded)."""
     from backend.render import front_camera, render_textured, through_lens
     from backend.rig import pose_vertices
 
@@ -166,7 +172,8 @@ def render_driven(head, drive: Drive, chunk: int = 24, distance_m: float | None 
     for t0 in range(0, len(weights), chunk):
         verts = pose_vertices(rig, head.verts_m, weights[t0:t0 + chunk], poses[t0:t0 + chunk])
         for v in verts:
-            yield render_textured(v, head.faces, head.loop_uvs, head.texture, camera).rgb
+            yield render_textured(v, head.faces, head.loop_uvs, head.texture, camera,
+                                  ambient=ambient).rgb
 
 
 def reconstruct_head(portrait: Path, cache: Path | None = None):
@@ -184,10 +191,11 @@ def reconstruct_head(portrait: Path, cache: Path | None = None):
 
 
 def evaluate_driving(video: Path, head, max_seconds: float | None = None, strip_frames: int = 8,
-                     log=print, distance_m: float | None = RENDER_DISTANCE_M
-                     ) -> tuple[dict, list[tuple[np.ndarray, np.ndarray]]]:
+                     log=print, distance_m: float | None = RENDER_DISTANCE_M,
+                     ambient: float = RENDER_AMBIENT) -> tuple[dict, list[tuple[np.ndarray, np.ndarray]]]:
     """-> (metrics, [(video frame, render)] for the strip). max_seconds: judge only the start;
-    distance_m: the render lens's distance from the face (None: orthographic renders)."""
+    distance_m: the render lens's distance from the face (None: orthographic renders); ambient:
+    the renders' shading (1: unshaded, the texture as it is)."""
     frames_config = FrameConfig(first_seconds=max_seconds)
     clip = video
     t0, c0 = time.perf_counter(), time.process_time()
@@ -200,7 +208,8 @@ def evaluate_driving(video: Path, head, max_seconds: float | None = None, strip_
     judge = StaticMesh()
     video_lm, render_lm, picks = [], [], []
     keep = set(np.linspace(0, n - 1, strip_frames).round().astype(int).tolist())
-    for t, (frame, render) in enumerate(zip(iter_frames(clip, frames_config), render_driven(head, drive, distance_m=distance_m))):
+    renders = render_driven(head, drive, distance_m=distance_m, ambient=ambient)
+    for t, (frame, render) in enumerate(zip(iter_frames(clip, frames_config), renders)):
         video_lm.append(judge(frame))
         render_lm.append(judge(render))
         if t in keep:
@@ -265,13 +274,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--head-cache", type=Path, help="pickle of the reconstructed head (reused)")
     parser.add_argument("--lens-distance", type=float, default=RENDER_DISTANCE_M,
                         help="metres from the render's lens to the face (0: orthographic renders)")
+    parser.add_argument("--ambient", type=float, default=RENDER_AMBIENT,
+                        help="the renders' ambient light, 0-1 (1: unshaded; the judge used 0.55 before)")
     args = parser.parse_args(argv)
 
     head = reconstruct_head(args.portrait, args.head_cache)
     distance = args.lens_distance or None
-    metrics, picks = evaluate_driving(args.driving, head, args.seconds, distance_m=distance)
+    metrics, picks = evaluate_driving(args.driving, head, args.seconds, distance_m=distance,
+                                      ambient=args.ambient)
     metrics.update(video=str(args.driving), portrait=str(args.portrait), targets=TARGETS,
-                   render_lens_distance_m=distance)
+                   render_lens_distance_m=distance, render_ambient=args.ambient)
     args.out.mkdir(parents=True, exist_ok=True)
     series = metrics.pop("series")
     (args.out / "metrics.json").write_text(json.dumps(metrics, indent=2))
