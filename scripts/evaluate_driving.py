@@ -50,7 +50,7 @@ RENDER_CENTRE_M = (0.0, -0.05, 0.0)
 # The clips were filmed through a lens from nearby, and mediapipe reads a head's turn partly from
 # its perspective: on orthographic renders it saw the driven heads turn by 0.49-0.66 of the yaw the
 # same landmarks give on the video (lp_d3 and lp_d9; 0.73-0.90 at 0.6 m, 0.75-0.85 at 1 m). At 0.6 m
-# the astronaut's mouth r on lp_d9 fell 0.77 -> 0.71; at 1 m it holds (docs/evaluation.md).
+# the astronaut's mouth r on lp_d9 fell 0.77 -> 0.71; at 1 m it holds (docs/driving.md).
 RENDER_DISTANCE_M: float | None = 1.0
 # Unshaded (render_textured's ambient 1: the texture's colours as they are). The texture was baked
 # from the photo and carries its light; the renderer's headlight on top shades it twice, and mediapipe

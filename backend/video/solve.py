@@ -6,10 +6,10 @@
    landmarks in the canonical head frame, where only expression remains.
 2. Neutral (rest_face): the per-landmark median over the take, with mouth and jaw taken from the
    frames with shut lips (at least the quarter with the lips closest together), since the shapes
-   start from shut lips (or the landmarks of a neutral photo). A per-shape low percentile of a free solve was tried as the
-   baseline: 44 independent percentiles are no face, and the bounded solve paid for the made-up
-   offset with constant smile, funnel and lowered-lip weights (lp_d9's lips shut at rest came out
-   0.05 eye-spans apart).
+   start from shut lips (or the landmarks of a neutral photo). A per-shape low percentile of a free
+   solve was tried as the baseline: 44 independent percentiles are no face, and the bounded solve
+   paid for the made-up offset with constant smile, funnel and lowered-lip weights (lp_d9's lips
+   shut at rest came out 0.05 eye-spans apart).
 3. Weights: bounded least squares of the frame's landmark offsets against the expression basis
    evaluated on the actor's own neutral landmarks (the same handle displacements that shape the
    reconstructed head), so "jaw 0.6" means the same thing on the actor and on the head. The
@@ -78,7 +78,8 @@ class SolveConfig:
     rest_share: float = 0.25
     # ... or all frames whose lips are this close, where those are more: a take with the lips shut
     # throughout (lp_d9) has its rest in the typical shut mouth, not the most pressed quarter.
-    # Judge's mouth r (astronaut) on lp_d9 whole 0.76 -> 0.79 (fr_rose_leslie 0.81 -> 0.81), lp_d3 0.98.
+    # Judge's mouth r (astronaut; shaded orthographic renders) on lp_d9 whole 0.76 -> 0.79
+    # (fr_rose_leslie 0.81 -> 0.81), lp_d3 0.98 -> 0.98.
     shut_gap_mm: float = 1.0
     # mouthClose <= jawOpen (ARKit's meaning of mouthClose; see close_within_jaw). Without it lp_d9's
     # shut lips came out with mouthClose over jawOpen in 162 of 587 frames, which shuts the head's
@@ -224,9 +225,10 @@ def rest_face(canonical: np.ndarray, rest_share: float = SolveConfig.rest_share,
     (apart by at most shut_gap_m), or over the rest_share of frames with the lips closest together
     where fewer are shut. Not the closest quarter alone: in a take with the lips shut throughout
     (lp_d9) those are the frames that press them, and the solve read the actor's usual mouth as a
-    steady pucker (0.37 on average, which moved the head's lips all take long). The eyes and brows from the median over the whole take, since the frames
-    with shut lips need not hold the eyes at rest (lp_d3 with all of that face: eye r 0.91 / 0.94 ->
-    0.70 / 0.83). The two blend between the eyes and the mouth."""
+    steady pucker (0.37 on average, which moved the head's lips all take long). The eyes and brows
+    come from the median over the whole take, since the frames with shut lips need not hold the
+    eyes at rest (lp_d3 with all of that face: eye r 0.91 / 0.94 -> 0.70 / 0.83). The two blend
+    between the eyes and the mouth."""
     faces = canonical[np.isfinite(canonical[:, 0, 0])]
     up, low = np.array(LIP_PAIRS).T
     gap = np.mean(faces[:, up, 2] - faces[:, low, 2], axis=1)
