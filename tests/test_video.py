@@ -287,7 +287,7 @@ def test_the_rest_face_has_the_lips_shut(d3_track):
     up, low = np.array(LIP_PAIRS).T
     gap = lambda face: np.mean(face[..., up, 2] - face[..., low, 2], axis=-1)  # noqa: E731
     median_face = np.median(canonical[track.found], axis=0)
-    assert gap(neutral) <= SolveConfig.shut_gap_mm * 1e-3
+    assert gap(neutral) <= SolveConfig.shut_gap_m
     assert gap(neutral) < 0.5 * gap(median_face)
 
 

@@ -80,7 +80,7 @@ class SolveConfig:
     # throughout (lp_d9) has its rest in the typical shut mouth, not the most pressed quarter.
     # Judge's mouth r (astronaut; shaded orthographic renders) on lp_d9 whole 0.76 -> 0.79
     # (fr_rose_leslie 0.81 -> 0.81), lp_d3 0.98 -> 0.98.
-    shut_gap_mm: float = 1.0
+    shut_gap_m: float = 0.001
     # mouthClose <= jawOpen (ARKit's meaning of mouthClose; see close_within_jaw). Without it lp_d9's
     # shut lips came out with mouthClose over jawOpen in 162 of 587 frames, which shuts the head's
     # (often parted) lips further. Judge's mouth r (astronaut), with the take's plain median face as
@@ -143,7 +143,7 @@ def solve_drive(track: Track, fps: float, basis: Basis, config: SolveConfig | No
     if not track.found.any():
         raise NoFaceError("no face was found in any frame of the video")
     rotations, canonical, neutral = take_neutral(track, image_size, neutral_px, config.rest_share,
-                                                 config.shut_gap_mm * 1e-3)
+                                                 config.shut_gap_m)
     names, offsets = basis(neutral)
     weights = _solve_weights(canonical - neutral, offsets, track.found, config, names)
     head = _head_rotations(rotations, track.found)
@@ -199,7 +199,7 @@ def opening_rows(offsets: np.ndarray) -> np.ndarray:
 
 def take_neutral(track: Track, image_size: tuple[int, int] = (512, 512),
                  neutral_px: np.ndarray | None = None, rest_share: float = SolveConfig.rest_share,
-                 shut_gap_m: float = SolveConfig.shut_gap_mm * 1e-3
+                 shut_gap_m: float = SolveConfig.shut_gap_m
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """-> rotations (T,3,3) camera-from-canonical, landmarks (T,478,3) in the canonical frame (NaN
     rows where missing) and the neutral (478,3) they are solved against: the neutral photo's
@@ -217,7 +217,7 @@ def take_neutral(track: Track, image_size: tuple[int, int] = (512, 512),
 
 
 def rest_face(canonical: np.ndarray, rest_share: float = SolveConfig.rest_share,
-              shut_gap_m: float = SolveConfig.shut_gap_mm * 1e-3) -> np.ndarray:
+              shut_gap_m: float = SolveConfig.shut_gap_m) -> np.ndarray:
     """canonical (T, 478, 3), NaN rows where missing -> (478, 3) the actor at rest. The shapes are
     defined from a face with shut lips, but a talking take's median face has them apart (lp_d3:
     2.7 mm), and the solve then shuts them with mouthClose on a shut jaw, which ARKit's mouthClose
