@@ -21,6 +21,7 @@ import scipy.ndimage as ndi
 import torch
 import torch.nn.functional as F
 
+from backend.ears import Ear, ear_weight, side_skin_points
 from backend.raster import rasterize
 from backend.reconstruction import OrthoCamera
 from backend.texture import vertex_normals
@@ -207,16 +208,21 @@ def visible_hair_colour(colour: np.ndarray, conf: np.ndarray, face: np.ndarray, 
 
 
 def crown_colour(colour: np.ndarray, conf: np.ndarray, covered: np.ndarray, step_m: float,
-                 face: np.ndarray, eye_row: float) -> np.ndarray:
+                 face: np.ndarray, eye_row: float, ears: np.ndarray | None = None) -> np.ndarray:
     """(res, 3): per XZ column, the seen colour 0.5-2 cm below the top of the head (hair, or skin
     when bald). Columns without a well-seen sample take the mean of those with one. When the photo
     cuts the head off above the brows no column sees that band: then every column takes the
     hair the photo does show (visible_hair_colour), so the unseen top, back and sides
-    continue the person's own hair rather than a made-up colour."""
+    continue the person's own hair rather than a made-up colour. ears (res, res) bool: texels on
+    the ears, which are no evidence of the hair's colour (beside the skull they are the top of
+    their columns)."""
     res = colour.shape[0]
     rows = np.arange(res)[:, None]
     top = np.where(covered.any(0), res - 1 - np.argmax(covered[::-1], axis=0), 0)  # rows run along +z
     band = (rows <= top - 0.005 / step_m) & (rows >= top - 0.02 / step_m) & covered & (conf > 0.3)
+    if ears is not None:
+        band &= ~ears
+        face = face | ears
     crown = (colour * band[..., None]).sum(0) / np.maximum(band.sum(0), 1)[:, None]
     has = band.sum(0) > 0
     if has.any():
@@ -228,9 +234,18 @@ def crown_colour(colour: np.ndarray, conf: np.ndarray, covered: np.ndarray, step
     return ndi.gaussian_filter1d(crown, 0.015 / step_m, axis=0, mode="nearest").astype(np.float32)
 
 
+def side_skin_colour(image: torch.Tensor, camera: OrthoCamera, landmarks_m: np.ndarray) -> np.ndarray:
+    """(3,) the photo's skin at the sides of the face (ears.side_skin_points), the median.
+    image (H, W, 3) in [0, 1]."""
+    px = camera.project(side_skin_points(landmarks_m))[:, :2]
+    return _bilinear(image, torch.tensor(px, dtype=torch.float32)).median(0).values.numpy()
+
+
 def build_appearance(tri: Triplane, verts_m: np.ndarray, faces: np.ndarray, image_rgb: np.ndarray,
-                     person_mask: np.ndarray, camera: OrthoCamera, landmarks_m: np.ndarray, config: AppearanceConfig | None = None) -> torch.Tensor:
-    """Fill tri.appearance: (3, 10, Ra, Ra) float32. Returns it too."""
+                     person_mask: np.ndarray, camera: OrthoCamera, landmarks_m: np.ndarray,
+                     config: AppearanceConfig | None = None, ears: list[Ear] = ()) -> torch.Tensor:
+    """Fill tri.appearance: (3, 10, Ra, Ra) float32. Returns it too. ears: the prior's, whose
+    unseen parts take the skin of the face's sides rather than the hair round them."""
     config = config or AppearanceConfig()
     res = config.resolution
     image = torch.from_numpy(image_rgb.astype(np.float32) / 255.0)
@@ -268,7 +283,8 @@ def build_appearance(tri: Triplane, verts_m: np.ndarray, faces: np.ndarray, imag
     face = face_region(landmarks_m, tri, res)
     step_m = tri.size_m / res
     eye_row = (float(landmarks_m[[33, 263], 2].mean()) - float(tri.origin_m[2])) / step_m - 0.5
-    crown = crown_colour(*seen[(XZ, 0)], seen_cover[(XZ, 0)], step_m, face, eye_row)
+    on_ears = ear_weight(points[(XZ, 0)], ears) > 0 if ears else None
+    crown = crown_colour(*seen[(XZ, 0)], seen_cover[(XZ, 0)], step_m, face, eye_row, on_ears)
     fills[back] = np.where(face[..., None], crown[None], fills[back])
     ear_z = float(landmarks_m[[33, 263], 2].mean()) - config.crown_below_eyes_m
     nape_z = float(landmarks_m[13, 2]) - config.nape_below_mouth_m
@@ -280,6 +296,11 @@ def build_appearance(tri: Triplane, verts_m: np.ndarray, faces: np.ndarray, imag
         above = np.maximum(above, behind)[..., None]
         hair = crown[None] if key == back else crown.mean(0)
         fills[key] = fills[key] * (1 - above) + hair * above
+    if ears:
+        skin = side_skin_colour(image, camera, landmarks_m)
+        for key in fills:
+            on_ear = ear_weight(points[key], ears)[..., None].astype(np.float32)
+            fills[key] = fills[key] * (1 - on_ear) + skin * on_ear
     for p in range(3):
         for l in range(2):
             colour, conf = seen[(p, l)]

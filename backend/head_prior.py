@@ -11,18 +11,22 @@ Negative inside, positive outside, metres; a level set for marching cubes, not a
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 import scipy.ndimage as ndi
 import torch
 import torch.nn.functional as F
 from scipy.interpolate import LinearNDInterpolator
 
+from backend.ears import (Ear, EarConfig, ear_points, ear_surface_points, ears_sdf,
+                          place_ears, shows_skin, side_skin_points)
 from backend.reconstruction import OrthoCamera
 from backend.silhouette import Canvas
 
 CHIN = 152
+FOREHEAD_TOP = 10
 # Forehead and temple part of the face-mesh outline (above the eyes), which should sit on the skull.
 UPPER_FACE_OUTLINE = [10, 338, 297, 332, 284, 251, 389, 109, 67, 103, 54, 21, 162]
 FACE_SURFACE = slice(0, 468)  # the 10 iris landmarks are left out of the surface
@@ -57,6 +61,7 @@ class PriorConfig:
     face_cut_behind_m: float = 0.003
     face_cut_fade_m: float = 0.015
     angle_bins: int = 360
+    ears: EarConfig = field(default_factory=EarConfig)
 
 
 def smooth_min(a: torch.Tensor, b: torch.Tensor, k: float) -> torch.Tensor:
@@ -79,7 +84,9 @@ class HeadPrior:
     """Callable field: points_m (N, 3) float32 tensor -> (N,) float32, negative inside."""
 
     def __init__(self, landmarks_m: np.ndarray, camera: OrthoCamera, canvas: Canvas,
-                 config: PriorConfig | None = None):
+                 config: PriorConfig | None = None, image_rgb: np.ndarray | None = None):
+        """image_rgb (H, W, 3) uint8, the photo: where it shows hair where an ear would be, that
+        ear is left out (the hair covers it). Without it both ears are kept."""
         self.config = c = config or PriorConfig()
         self.R = torch.tensor(camera.R_cam_from_canonical, dtype=torch.float32)
         self.canvas = canvas
@@ -92,6 +99,9 @@ class HeadPrior:
         self.skull_front = self._fit_skull_front(landmarks_m)
         self.chin_z = float(landmarks_m[CHIN, 2])
         self._build_face_layer(landmarks_m[FACE_SURFACE])
+        self.ears = place_ears(landmarks_m, self._skull_side_x, c.ears)
+        if image_rgb is not None:
+            self.ears = [e for e in self.ears if self._photo_shows_ear(e, image_rgb, camera, landmarks_m)]
         self._build_hair_profile(landmarks_m)
 
     # --- face -----------------------------------------------------------------------------
@@ -162,6 +172,56 @@ class HeadPrior:
         return torch.stack([torch.full_like(ry, self.half_breadth), ry,
                             torch.full_like(ry, c.skull_half_height_m)], dim=-1)
 
+    def _skull_side_x(self, y: float, z: float) -> float:
+        """The egg's half-breadth at canonical (y, z) (0 outside its side outline)."""
+        c = self.config
+        ry = self.skull_front if y - c.skull_centre_m[1] < 0 else c.skull_back_m
+        rest = 1.0 - ((y - c.skull_centre_m[1]) / ry) ** 2 - ((z - c.skull_centre_m[2]) / c.skull_half_height_m) ** 2
+        return float(self.half_breadth * np.sqrt(max(rest, 0.0)))
+
+    def _silhouette_radius(self, proj: np.ndarray) -> np.ndarray:
+        """(bins,) how far points (N, 3) in camera axes, relative to the skull centre, reach from it
+        in the image plane, per angle bin (0 where none)."""
+        bins = self.config.angle_bins
+        ang = np.arctan2(proj[:, 1], proj[:, 0])
+        b = ((ang + np.pi) / (2 * np.pi) * bins).astype(int) % bins
+        r = np.zeros(bins)
+        np.maximum.at(r, b, np.hypot(proj[:, 0], proj[:, 1]))
+        return r
+
+    def _photo_shows_ear(self, ear: Ear, image_rgb: np.ndarray, camera: OrthoCamera,
+                         landmarks_m: np.ndarray) -> bool:
+        """Whether the photo shows skin, not hair, in the person mask where the ear would be."""
+        h, w = image_rgb.shape[:2]
+
+        def seen_mask(points_m: np.ndarray) -> np.ndarray:  # (N, 3) -> (N,) in the photo and the mask
+            px = np.round(camera.project(points_m)[:, :2]).astype(int)
+            canvas_px = np.round(self.canvas.to_pixel((points_m @ camera.R_cam_from_canonical.T)[:, :2])).astype(int)
+            ok = ((px >= 0) & (px < [w, h])).all(1) & ((canvas_px >= 0) & (canvas_px < self.canvas.mask.shape[0])).all(1)
+            ok[ok] = self.canvas.mask[canvas_px[ok, 1], canvas_px[ok, 0]]
+            return ok
+
+        def seen(points_m: np.ndarray) -> np.ndarray:  # (N, 3) -> (M, 3) colours in the mask
+            px = np.round(camera.project(points_m)[:, :2]).astype(int)[seen_mask(points_m)]
+            return image_rgb[px[:, 1], px[:, 0]].astype(np.float64) / 255.0
+
+        face = camera.project(landmarks_m[FACE_SURFACE].astype(np.float64))[:, :2]
+        hull = cv2.convexHull(face.astype(np.float32))
+        spots = ear_points(ear)
+        px = camera.project(spots)[:, :2]
+        beside = np.array([cv2.pointPolygonTest(hull, (float(u), float(v)), False) < 0 for u, v in px])
+        # Hair: under the top of the silhouette above the forehead (a bald scalp is skin there).
+        column = landmarks_m[FOREHEAD_TOP].astype(np.float64) + np.outer(np.arange(0, 0.2, 0.0025), [0, 0, 1])
+        inside = seen_mask(column)
+        top_z = column[np.flatnonzero(inside)[-1], 2] if inside.any() else column[0, 2]
+        dx, dz = np.meshgrid(np.linspace(-0.02, 0.02, 5), np.linspace(-0.02, -0.005, 4))
+        crown = np.stack([landmarks_m[FOREHEAD_TOP, 0] + dx.ravel(), np.full(dx.size, landmarks_m[FOREHEAD_TOP, 1]),
+                          top_z + dz.ravel()], 1)
+        skin, hair = seen(side_skin_points(landmarks_m)), seen(crown)
+        if len(skin) == 0 or len(hair) == 0:
+            return True
+        return shows_skin(seen(spots[beside]), np.median(skin, 0), np.median(hair, 0))
+
     def _build_hair_profile(self, landmarks_m: np.ndarray) -> None:
         """Per image-plane angle around the skull centre: how far the person mask reaches beyond the
         skull's own silhouette (above the chin line only; below it the body takes over)."""
@@ -176,11 +236,11 @@ class HeadPrior:
         g = torch.randn(40000, 3, generator=torch.Generator().manual_seed(0))
         g = g / g.norm(dim=1, keepdim=True)
         surface = (g * self._skull_radii(g)).numpy().astype(np.float64)
-        proj = surface @ R.T
-        ang = np.arctan2(proj[:, 1], proj[:, 0])
-        b = ((ang + np.pi) / (2 * np.pi) * bins).astype(int) % bins
-        r_skull = np.zeros(bins)
-        np.maximum.at(r_skull, b, np.hypot(proj[:, 0], proj[:, 1]))
+        r_skull = self._silhouette_radius(surface @ R.T)
+        # Ears stand out of a frontal silhouette: where the mask reaches no further than they do,
+        # it shows ears, not hair to grow the skull into.
+        ears = ear_surface_points(self.ears) - np.asarray(c.skull_centre_m)
+        r_ears = np.maximum(r_skull, self._silhouette_radius(ears @ R.T))
 
         # mask reach per angle: march outward until the mask ends or the ray crosses the chin line
         theta = (np.arange(bins) + 0.5) / bins * 2 * np.pi - np.pi
@@ -195,6 +255,7 @@ class HeadPrior:
         first_out = np.where((~ok).any(axis=1), np.argmax(~ok, axis=1), steps.size)
         r_mask = steps[np.maximum(first_out - 1, 0)]
         scale = np.clip(r_mask / np.maximum(r_skull, 1e-6), 1.0, c.max_hair_scale)
+        scale[(r_ears > r_skull) & (r_mask <= r_ears + c.ears.explained_m)] = 1.0
         scale = ndi.median_filter(scale, size=15, mode="wrap")
         scale = ndi.gaussian_filter1d(scale, 8, mode="wrap")
         self.hair_scale = torch.tensor(scale, dtype=torch.float32)
@@ -246,6 +307,9 @@ class HeadPrior:
     def __call__(self, points_m: torch.Tensor) -> torch.Tensor:
         c = self.config
         skull = self.behind_face(points_m, self.skull_hair_sdf(points_m))
+        ears = ears_sdf(points_m, self.ears)
+        if ears is not None:
+            skull = smooth_min(skull, ears, c.ears.blend_m)
         head = smooth_min(self.face_sdf(points_m), skull, c.face_blend_m)
         body = smooth_min(head, self.body_sdf(points_m), c.blend_m)
         return torch.maximum(body, c.bust_bottom_z_m - points_m[:, 2])

@@ -1,0 +1,90 @@
+"""Ears: where anatomy puts them, standing out of a short-haired head in skin, and under long hair
+where the photo's hair hangs over them."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from backend.camera import estimate_camera
+from backend.ears import EarConfig, ear_weight, place_ears
+from backend.head_prior import CHIN, HeadPrior
+from backend.imagefile import decode_image
+from backend.perception import shared_perceiver
+from backend.pipeline import ReconstructConfig, reconstruct
+from backend.rig.landmarks import face_scale
+from backend.silhouette import build_canvas
+
+
+def _prior(portraits_dir: Path, name: str, use_photo: bool = True) -> tuple[HeadPrior, np.ndarray]:
+    """The head prior of a portrait; use_photo False: both ears, whatever the photo shows there."""
+    image = decode_image((portraits_dir / name).read_bytes())
+    seen = shared_perceiver()(image)
+    config = ReconstructConfig()
+    camera, landmarks_m = estimate_camera(seen.landmarks_px, (image.shape[1], image.shape[0]), config.camera)
+    canvas = build_canvas(seen.person_mask, camera, landmarks_m[CHIN], config.canvas)
+    return HeadPrior(landmarks_m, camera, canvas, config.prior, image if use_photo else None), landmarks_m
+
+
+def _outer_points(prior: HeadPrior) -> torch.Tensor:
+    """(2, 3) a point just outside each ear's outer face, in the middle of its upper half."""
+    return torch.tensor(np.stack([e.centre + 0.4 * e.half_height * e.v + (e.thickness + 0.002) * e.n
+                                  for e in prior.ears]), dtype=torch.float32)
+
+
+def test_the_ears_sit_behind_the_jaw_between_brow_and_nose_base(portraits_dir):
+    _, lm = _prior(portraits_dir, "fr_obama.jpg")
+    ears = place_ears(lm, lambda y, z: 0.075)
+    s = face_scale(lm)
+    left, right = sorted(ears, key=lambda e: -e.centre[0])
+    assert left.centre[0] > 0.07 and right.centre[0] < -0.07
+    np.testing.assert_allclose(left.centre * [-1, 1, 1], right.centre, atol=1e-3)  # mirror images
+    for ear in ears:
+        front_edge = ear.centre - ear.half_width * ear.u
+        assert lm[454, 1] < front_edge[1] < lm[454, 1] + 0.02  # just behind the face's side
+        top, bottom = ear.centre + ear.half_height * ear.v, ear.centre - ear.half_height * ear.v
+        assert lm[263, 2] < top[2] < lm[263, 2] + 0.03 * s  # up to the brows
+        assert lm[2, 2] - 0.015 * s < bottom[2] < lm[2, 2] + 0.005  # down to the nose's base
+        assert ear.n[0] * ear.centre[0] > 0 and ear.u[1] > 0  # outer face out, rim behind the front edge
+        assert top[1] > bottom[1]  # leaning back
+    assert not place_ears(lm, lambda y, z: 0.075, EarConfig(enabled=False))
+
+
+@pytest.mark.parametrize("name, shows_ears", [("fr_obama.jpg", True), ("lp_s42.jpg", False)])
+def test_short_hair_shows_the_ears_and_long_hair_covers_them(portraits_dir, name, shows_ears):
+    # Just outside where each ear's outer face would be: air beside a short-haired head's ears,
+    # inside the hair that hangs over a long-haired head's.
+    outside_ears = _outer_points(_prior(portraits_dir, name, use_photo=False)[0])
+    prior, _ = _prior(portraits_dir, name)
+    assert len(prior.ears) == (2 if shows_ears else 0)
+    field = prior(outside_ears)
+    assert (field > 0).all() if shows_ears else (field < 0).all(), (name, field)
+
+
+def _texture_colour(rec, face_ids: np.ndarray) -> np.ndarray:
+    """(3,) median texture colour in [0, 1] at the UV centroids of the given triangles."""
+    size = rec.texture.shape[0]
+    uv = rec.loop_uvs[face_ids].mean(1)
+    cols = np.clip((uv[:, 0] * size).astype(int), 0, size - 1)
+    rows = np.clip(((1.0 - uv[:, 1]) * size).astype(int), 0, size - 1)
+    return np.median(rec.texture[rows, cols], axis=0) / 255.0
+
+
+def test_a_short_haired_head_has_skin_coloured_ears_standing_out(portraits_dir):
+    image = decode_image((portraits_dir / "fr_obama.jpg").read_bytes())
+    rec = reconstruct(image, ReconstructConfig(texture_size=512), name="fr_obama")
+    prior, _ = _prior(portraits_dir, "fr_obama.jpg")
+    cheek_px = np.round(rec.camera.project(rec.landmarks_m[[50, 280]])[:, :2]).astype(int)
+    cheeks = np.median([image[r - 2:r + 3, c - 2:c + 3].reshape(-1, 3) for c, r in cheek_px], axis=(0, 1)) / 255.0
+    centroids = rec.verts_m[rec.faces].mean(1).astype(np.float64)
+    hair = _texture_colour(rec, np.flatnonzero(centroids[:, 2] > centroids[:, 2].max() - 0.015))
+    assert len(prior.ears) == 2
+    for ear in prior.ears:
+        outer = np.flatnonzero((ear_weight(centroids, [ear]) > 0.99) & ((centroids - ear.centre) @ ear.n > 0))
+        assert len(outer) > 200
+        front_edge_x = abs(ear.centre[0] - ear.half_width * ear.u[0])
+        assert np.abs(centroids[outer, 0]).max() > front_edge_x + 0.01  # the rim stands out 1 cm and more
+        colour = _texture_colour(rec, outer)
+        assert np.linalg.norm(colour - cheeks) < 0.5 * np.linalg.norm(colour - hair), (colour, cheeks, hair)
