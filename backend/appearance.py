@@ -296,15 +296,19 @@ def build_appearance(tri: Triplane, verts_m: np.ndarray, faces: np.ndarray, imag
         above = np.maximum(above, behind)[..., None]
         hair = crown[None] if key == back else crown.mean(0)
         fills[key] = fills[key] * (1 - above) + hair * above
+    on_ear = {key: np.zeros(points[key].shape[:2], np.float32) for key in fills}
     if ears:
         skin = side_skin_colour(image, camera, landmarks_m)
         for key in fills:
-            on_ear = ear_weight(points[key], ears)[..., None].astype(np.float32)
-            fills[key] = fills[key] * (1 - on_ear) + skin * on_ear
+            on_ear[key] = ear_weight(points[key], ears).astype(np.float32)
+            fills[key] = fills[key] * (1 - on_ear[key][..., None]) + skin * on_ear[key][..., None]
     for p in range(3):
         for l in range(2):
             colour, conf = seen[(p, l)]
-            a = np.minimum(conf * 3.0, 1.0)[..., None]
+            a = np.minimum(conf * 3.0, 1.0)
+            # A frontal photo sees an ear edge-on at best, through the mask's soft fringe: only a
+            # squarely seen ear keeps the photo's colour, the rest takes the skin.
+            a = np.where(conf > config.trusted_conf, a, a * (1 - on_ear[(p, l)]))[..., None]
             out[p, 3 * l:3 * l + 3] = (colour * a + fills[(p, l)] * (1 - a)).transpose(2, 0, 1)
             out[p, 6 + l] = conf
             depth = points[(p, l)][..., PLANE_AXES[p][2]]
