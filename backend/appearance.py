@@ -49,6 +49,7 @@ class AppearanceConfig:
     fill_neighbours: int = 8
     fill_downsample: int = 4
     grazing_cos: float = 0.35  # below this cosine between normal and view, a texel counts as unseen
+    ear_back_shade: float = 0.6
 
 
 def smooth_normals(verts_m: np.ndarray, faces: np.ndarray, iterations: int = 8) -> np.ndarray:
@@ -301,14 +302,17 @@ def build_appearance(tri: Triplane, verts_m: np.ndarray, faces: np.ndarray, imag
         skin = side_skin_colour(image, camera, landmarks_m)
         for key in fills:
             on_ear[key] = ear_weight(points[key], ears).astype(np.float32)
-            fills[key] = fills[key] * (1 - on_ear[key][..., None]) + skin * on_ear[key][..., None]
+            # Seen from behind, an ear's back and the groove behind it lie in the shade of the
+            # photo's light, which comes from the front.
+            ear_skin = skin * (config.ear_back_shade if key == (XZ, 1) else 1.0)
+            fills[key] = fills[key] * (1 - on_ear[key][..., None]) + ear_skin * on_ear[key][..., None]
     for p in range(3):
         for l in range(2):
             colour, conf = seen[(p, l)]
-            a = np.minimum(conf * 3.0, 1.0)
-            # A frontal photo sees an ear edge-on at best, through the mask's soft fringe: only a
-            # squarely seen ear keeps the photo's colour, the rest takes the skin.
-            a = np.where(conf > config.trusted_conf, a, a * (1 - on_ear[(p, l)]))[..., None]
+            # The ears are an average ear's shape, not the photo's, and a frontal photo sees them
+            # edge-on at best (through the mask's soft fringe, often the backdrop): the pixels at
+            # their place are not their colour, so they take the skin.
+            a = (np.minimum(conf * 3.0, 1.0) * (1 - on_ear[(p, l)]))[..., None]
             out[p, 3 * l:3 * l + 3] = (colour * a + fills[(p, l)] * (1 - a)).transpose(2, 0, 1)
             out[p, 6 + l] = conf
             depth = points[(p, l)][..., PLANE_AXES[p][2]]

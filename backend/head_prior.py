@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from scipy.interpolate import LinearNDInterpolator
 
-from backend.ears import (Ear, EarConfig, ear_points, ear_surface_points, ears_sdf,
+from backend.ears import (Ear, EarConfig, ear_points, ear_surface_points, ears_sdf, place_ear,
                           place_ears, shows_skin, side_skin_points)
 from backend.reconstruction import OrthoCamera
 from backend.silhouette import Canvas
@@ -102,6 +102,9 @@ class HeadPrior:
         self.ears = place_ears(landmarks_m, self._skull_side_x, c.ears)
         if image_rgb is not None:
             self.ears = [e for e in self.ears if self._photo_shows_ear(e, image_rgb, camera, landmarks_m)]
+            skin_like = self._skin_likeness(image_rgb, camera, landmarks_m)
+            self.ears = [f for f in (self._fit_ear(landmarks_m, np.sign(e.centre[0]), skin_like)
+                                     for e in self.ears) if f]
         self._build_hair_profile(landmarks_m)
 
     # --- face -----------------------------------------------------------------------------
@@ -189,38 +192,97 @@ class HeadPrior:
         np.maximum.at(r, b, np.hypot(proj[:, 0], proj[:, 1]))
         return r
 
+    def _skull_silhouette_radius(self) -> np.ndarray:
+        """(angle_bins,) the egg's silhouette radius round the skull centre in the photo's image plane."""
+        g = torch.randn(40000, 3, generator=torch.Generator().manual_seed(0))
+        g = g / g.norm(dim=1, keepdim=True)
+        surface = (g * self._skull_radii(g)).numpy().astype(np.float64)
+        return self._silhouette_radius(surface @ self.R.numpy().astype(np.float64).T)
+
+    def _skin_likeness(self, image_rgb: np.ndarray, camera: OrthoCamera, landmarks_m: np.ndarray) -> np.ndarray:
+        """(S, S) bool over the canvas: in the person mask and nearer the face's side skin in colour
+        than the hair (all of the mask when the two look alike, as on a bald head)."""
+        cfg = self.canvas.config
+        size = self.canvas.mask.shape[0]
+        axis = (np.arange(size) + 0.5) * cfg.resolution_m - cfg.half_extent_m
+        px = np.stack(np.meshgrid(axis, axis), -1) * camera.pixels_per_metre + camera.principal_px
+        h, w = image_rgb.shape[:2]
+        col = np.clip(np.round(px[..., 0]).astype(int), 0, w - 1)
+        row = np.clip(np.round(px[..., 1]).astype(int), 0, h - 1)
+        colour = image_rgb[row, col].astype(np.float32) / 255.0
+        skin, hair = self._skin_and_hair(image_rgb, camera, landmarks_m)
+        if skin is None or np.linalg.norm(skin - hair) < 0.1:
+            return self.canvas.mask
+        nearer_skin = np.linalg.norm(colour - skin, axis=-1) < np.linalg.norm(colour - hair, axis=-1)
+        return self.canvas.mask & nearer_skin
+
+    def _fit_ear(self, landmarks_m: np.ndarray, side: float, skin_like: np.ndarray) -> Ear | None:
+        """The ear on `side` whose flare and height best fill the skin-coloured bump of the person
+        mask beside the skull's silhouette (EarConfig.fit_*; skin_like (S, S) from _skin_likeness),
+        or None when every candidate reaches out of the mask more than into that bump."""
+        c = self.config
+        R = self.R.numpy().astype(np.float64)
+        centre2 = R @ np.asarray(c.skull_centre_m)
+        r_skull = self._skull_silhouette_radius()
+        size = self.canvas.mask.shape[0]
+        best, best_score = None, 0.0
+        for flare in c.ears.fit_flares_deg:
+            for raise_m in c.ears.fit_raises_m:
+                ear = place_ear(landmarks_m, self._skull_side_x, side, flare, c.ears, raise_m)
+                cam = ear_surface_points([ear], 3000) @ R.T
+                px = np.unique(np.round(self.canvas.to_pixel(cam[:, :2])).astype(int), axis=0)
+                px = px[((px >= 0) & (px < size)).all(1)]
+                xy = (px + 0.5) * self.canvas.config.resolution_m - self.canvas.config.half_extent_m - centre2[:2]
+                ang = np.arctan2(xy[:, 1], xy[:, 0])
+                b = ((ang + np.pi) / (2 * np.pi) * c.angle_bins).astype(int) % c.angle_bins
+                beyond = np.hypot(xy[:, 0], xy[:, 1]) > r_skull[b]
+                inside = self.canvas.mask[px[:, 1], px[:, 0]]
+                skin = skin_like[px[:, 1], px[:, 0]]
+                score = (beyond & skin).sum() - c.ears.outside_cost * (beyond & ~inside).sum()
+                if best is None or score > best_score:
+                    best, best_score = ear, score
+        return best if best_score > 0 else None
+
+    def _photo_colours(self, points_m: np.ndarray, image_rgb: np.ndarray, camera: OrthoCamera) -> np.ndarray:
+        """(N, 3) canonical points -> (M, 3) the photo's colours in [0, 1] at those inside the photo
+        and the person mask."""
+        h, w = image_rgb.shape[:2]
+        px = np.round(camera.project(points_m)[:, :2]).astype(int)
+        canvas_px = np.round(self.canvas.to_pixel((points_m @ camera.R_cam_from_canonical.T)[:, :2])).astype(int)
+        ok = ((px >= 0) & (px < [w, h])).all(1) & ((canvas_px >= 0) & (canvas_px < self.canvas.mask.shape[0])).all(1)
+        ok[ok] = self.canvas.mask[canvas_px[ok, 1], canvas_px[ok, 0]]
+        return image_rgb[px[ok, 1], px[ok, 0]].astype(np.float64) / 255.0
+
+    def _skin_and_hair(self, image_rgb: np.ndarray, camera: OrthoCamera,
+                       landmarks_m: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """(3,) the photo's skin at the face's sides and (3,) its hair under the top of the
+        silhouette above the forehead (a bald scalp is skin there); None where it shows none."""
+        column = landmarks_m[FOREHEAD_TOP].astype(np.float64) + np.outer(np.arange(0, 0.2, 0.0025), [0, 0, 1])
+        cam_xy = (column @ camera.R_cam_from_canonical.T)[:, :2]
+        canvas_px = np.clip(np.round(self.canvas.to_pixel(cam_xy)).astype(int), 0, self.canvas.mask.shape[0] - 1)
+        inside = self.canvas.mask[canvas_px[:, 1], canvas_px[:, 0]]
+        top_z = column[np.flatnonzero(inside)[-1], 2] if inside.any() else column[0, 2]
+        dx, dz = np.meshgrid(np.linspace(-0.02, 0.02, 5), np.linspace(-0.02, -0.005, 4))
+        crown = np.stack([landmarks_m[FOREHEAD_TOP, 0] + dx.ravel(),
+                          np.full(dx.size, landmarks_m[FOREHEAD_TOP, 1]), top_z + dz.ravel()], 1)
+        skin = self._photo_colours(side_skin_points(landmarks_m), image_rgb, camera)
+        hair = self._photo_colours(crown, image_rgb, camera)
+        if len(skin) == 0 or len(hair) == 0:
+            return None, None
+        return np.median(skin, 0), np.median(hair, 0)
+
     def _photo_shows_ear(self, ear: Ear, image_rgb: np.ndarray, camera: OrthoCamera,
                          landmarks_m: np.ndarray) -> bool:
         """Whether the photo shows skin, not hair, in the person mask where the ear would be."""
-        h, w = image_rgb.shape[:2]
-
-        def seen_mask(points_m: np.ndarray) -> np.ndarray:  # (N, 3) -> (N,) in the photo and the mask
-            px = np.round(camera.project(points_m)[:, :2]).astype(int)
-            canvas_px = np.round(self.canvas.to_pixel((points_m @ camera.R_cam_from_canonical.T)[:, :2])).astype(int)
-            ok = ((px >= 0) & (px < [w, h])).all(1) & ((canvas_px >= 0) & (canvas_px < self.canvas.mask.shape[0])).all(1)
-            ok[ok] = self.canvas.mask[canvas_px[ok, 1], canvas_px[ok, 0]]
-            return ok
-
-        def seen(points_m: np.ndarray) -> np.ndarray:  # (N, 3) -> (M, 3) colours in the mask
-            px = np.round(camera.project(points_m)[:, :2]).astype(int)[seen_mask(points_m)]
-            return image_rgb[px[:, 1], px[:, 0]].astype(np.float64) / 255.0
-
         face = camera.project(landmarks_m[FACE_SURFACE].astype(np.float64))[:, :2]
         hull = cv2.convexHull(face.astype(np.float32))
         spots = ear_points(ear)
         px = camera.project(spots)[:, :2]
         beside = np.array([cv2.pointPolygonTest(hull, (float(u), float(v)), False) < 0 for u, v in px])
-        # Hair: under the top of the silhouette above the forehead (a bald scalp is skin there).
-        column = landmarks_m[FOREHEAD_TOP].astype(np.float64) + np.outer(np.arange(0, 0.2, 0.0025), [0, 0, 1])
-        inside = seen_mask(column)
-        top_z = column[np.flatnonzero(inside)[-1], 2] if inside.any() else column[0, 2]
-        dx, dz = np.meshgrid(np.linspace(-0.02, 0.02, 5), np.linspace(-0.02, -0.005, 4))
-        crown = np.stack([landmarks_m[FOREHEAD_TOP, 0] + dx.ravel(), np.full(dx.size, landmarks_m[FOREHEAD_TOP, 1]),
-                          top_z + dz.ravel()], 1)
-        skin, hair = seen(side_skin_points(landmarks_m)), seen(crown)
-        if len(skin) == 0 or len(hair) == 0:
+        skin, hair = self._skin_and_hair(image_rgb, camera, landmarks_m)
+        if skin is None:
             return True
-        return shows_skin(seen(spots[beside]), np.median(skin, 0), np.median(hair, 0))
+        return shows_skin(self._photo_colours(spots[beside], image_rgb, camera), skin, hair)
 
     def _build_hair_profile(self, landmarks_m: np.ndarray) -> None:
         """Per image-plane angle around the skull centre: how far the person mask reaches beyond the
@@ -232,11 +294,7 @@ class HeadPrior:
         up2 = R[:2, 2] / np.linalg.norm(R[:2, 2])
         chin2 = (R @ landmarks_m[CHIN].astype(np.float64))[:2]
 
-        # skull silhouette radius per angle, from points on its surface
-        g = torch.randn(40000, 3, generator=torch.Generator().manual_seed(0))
-        g = g / g.norm(dim=1, keepdim=True)
-        surface = (g * self._skull_radii(g)).numpy().astype(np.float64)
-        r_skull = self._silhouette_radius(surface @ R.T)
+        r_skull = self._skull_silhouette_radius()
         # Ears stand out of a frontal silhouette: where the mask reaches no further than they do,
         # it shows ears, not hair to grow the skull into.
         ears = ear_surface_points(self.ears) - np.asarray(c.skull_centre_m)
