@@ -41,7 +41,7 @@ class EarConfig:
     inset_m: float = 0.004  # the front edge starts this far inside the skull
     concha_depth_m: float = 0.0045
     blend_m: float = 0.003
-    explained_m: float = 0.004  # a person mask reaching no further than this past the ears is ears
+    explained_m: float = 0.012  # a person mask reaching no further than this past the ears is ears
     # With the photo's person mask, each ear's flare and height are fitted to the bump the real
     # ear makes beside the skull's silhouette (the photo's camera pitch and the person's ears vary).
     fit_flares_deg: tuple[float, ...] = (0.0, 10.0, 20.0, 30.0)

@@ -106,6 +106,8 @@ class HeadPrior:
             self.ears = [f for f in (self._fit_ear(landmarks_m, np.sign(e.centre[0]), skin_like)
                                      for e in self.ears) if f]
         self._build_hair_profile(landmarks_m)
+        # An ear the hair volume swallows whole would only paint a skin patch on the hair.
+        self.ears = [e for e in self.ears if not self._under_hair(e)]
 
     # --- face -----------------------------------------------------------------------------
     def _build_face_layer(self, face_m: np.ndarray) -> None:
@@ -191,6 +193,11 @@ class HeadPrior:
         r = np.zeros(bins)
         np.maximum.at(r, b, np.hypot(proj[:, 0], proj[:, 1]))
         return r
+
+    def _under_hair(self, ear: Ear) -> bool:
+        """Whether most of the ear's outer face lies inside the skull-and-hair volume."""
+        inside = self.skull_hair_sdf(torch.tensor(ear_points(ear), dtype=torch.float32)) < 0
+        return bool(inside.float().mean() > 0.8)
 
     def _skull_silhouette_radius(self) -> np.ndarray:
         """(angle_bins,) the egg's silhouette radius round the skull centre in the photo's image plane."""
