@@ -28,6 +28,7 @@ from backend.texture import vertex_normals
 from backend.triplane import PLANE_AXES, Triplane, sample_plane
 
 XY, XZ, YZ = 0, 1, 2
+CHIN_LANDMARK = 152
 
 
 @dataclass
@@ -50,6 +51,9 @@ class AppearanceConfig:
     fill_downsample: int = 4
     grazing_cos: float = 0.35  # below this cosine between normal and view, a texel counts as unseen
     ear_back_shade: float = 0.6
+    collar_below_chin_m: float = 0.05  # the unseen back takes the clothes' colour below this
+    back_of_body_m: float = 0.0  # behind this (canonical y), ramping over crown_ramp_m
+    chest_middle_half_m: float = 0.07  # the clothes' colour is sampled outside this band
 
 
 def smooth_normals(verts_m: np.ndarray, faces: np.ndarray, iterations: int = 8) -> np.ndarray:
@@ -242,6 +246,18 @@ def side_skin_colour(image: torch.Tensor, camera: OrthoCamera, landmarks_m: np.n
     return _bilinear(image, torch.tensor(px, dtype=torch.float32)).median(0).values.numpy()
 
 
+def clothes_colour(colour: np.ndarray, conf: np.ndarray, points: np.ndarray, collar_z: float,
+                   config: AppearanceConfig) -> np.ndarray | None:
+    """(3,) the median colour of the clothes the photo saw squarely: the XZ near layer's texels
+    (colour (R, R, 3), conf (R, R), points (R, R, 3)) below the collar and off the middle of the
+    chest (a tie, a shirt front, a necklace), or None when the photo shows too few."""
+    pick = ((conf > config.trusted_conf) & (points[..., 2] < collar_z)
+            & (np.abs(points[..., 0]) > config.chest_middle_half_m))
+    if pick.sum() < 200:
+        return None
+    return np.median(colour[pick], axis=0).astype(np.float32)
+
+
 def build_appearance(tri: Triplane, verts_m: np.ndarray, faces: np.ndarray, image_rgb: np.ndarray,
                      person_mask: np.ndarray, camera: OrthoCamera, landmarks_m: np.ndarray,
                      config: AppearanceConfig | None = None, ears: list[Ear] = ()) -> torch.Tensor:
@@ -297,6 +313,16 @@ def build_appearance(tri: Triplane, verts_m: np.ndarray, faces: np.ndarray, imag
         above = np.maximum(above, behind)[..., None]
         hair = crown[None] if key == back else crown.mean(0)
         fills[key] = fills[key] * (1 - above) + hair * above
+    # The unseen back below the collar is the clothes, not the neck's skin or the shirt front
+    # carried round from the nearest seen surface (a skin-coloured V down a jacket's back).
+    collar_z = float(landmarks_m[CHIN_LANDMARK, 2]) - config.collar_below_chin_m
+    clothes = clothes_colour(*seen[(XZ, 0)], points[(XZ, 0)], collar_z, config)
+    if clothes is not None:
+        for key in ((XZ, 1), (YZ, 0), (YZ, 1)):
+            y, z = points[key][..., 1], points[key][..., 2]
+            w = (np.clip((y - config.back_of_body_m) / config.crown_ramp_m, 0.0, 1.0)
+                 * np.clip((collar_z - z) / config.crown_ramp_m, 0.0, 1.0))[..., None]
+            fills[key] = fills[key] * (1 - w) + clothes * w
     on_ear = {key: np.zeros(points[key].shape[:2], np.float32) for key in fills}
     if ears:
         skin = side_skin_colour(image, camera, landmarks_m)

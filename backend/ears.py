@@ -1,10 +1,11 @@
 """Ears: a cupped plate on each side of the skull, placed from the face's landmarks.
 
 A frontal photo shows an ear edge-on at most, so its shape is not measured: it is an average
-adult's (about 6 cm tall, 3 cm wide, standing out 1.5 cm at its back rim), scaled with the face,
-placed where anatomy puts it relative to the face (just behind the jaw hinge, between brow and
-nose-base height) and leaning back like a real one. A head without them reads as a hood from the
-side. Where the photo's hair hides them, the hair volume (head_prior) grows over them.
+adult's (about 6.4 cm tall, 3.6 cm wide, with a rim and a concha), scaled with the face, its
+front edge just behind the jaw hinge at about eye height, leaning back like a real one. A head
+without them reads as a hood from the side. With the photo (head_prior.HeadPrior), an ear is
+kept only where the photo shows skin, not hair, at its place, and its flare and height are
+fitted to the bump the real ear makes in the person mask.
 
 Canonical frame (metres): x toward the subject's left, y backward (the face looks along -y), z up.
 """
@@ -35,13 +36,14 @@ class EarConfig:
     flare_deg: float = 30.0  # the back rim stands out from the head by sin(flare) x the ear's width
     lean_deg: float = 15.0  # the top leans back
     behind_face_side_m: float = 0.008  # front edge behind the face outline's side point (234 / 454)
-    # Centre above the midpoint of eye-corner and nose-base height: fitted to the person masks of
-    # the eight test portraits whose ears show (2.0-3.1 cm; the canonical face leans forward a little).
+    # Centre above the midpoint of eye-corner and nose-base height. The fit below put the ears
+    # of the test portraits that show them 2-3 cm above that midpoint, not at it.
     above_mid_m: float = 0.025
     inset_m: float = 0.004  # the front edge starts this far inside the skull
     concha_depth_m: float = 0.0045
-    blend_m: float = 0.003
-    explained_m: float = 0.012  # a person mask reaching no further than this past the ears is ears
+    blend_m: float = 0.006  # a fillet where the ear joins the head (a narrower one left pinched crevices)
+    # Without the photo's colours: a person mask reaching no further than this past the ears is ears.
+    explained_m: float = 0.004
     # With the photo's person mask, each ear's flare and height are fitted to the bump the real
     # ear makes beside the skull's silhouette (the photo's camera pitch and the person's ears vary).
     fit_flares_deg: tuple[float, ...] = (0.0, 10.0, 20.0, 30.0)
@@ -154,7 +156,8 @@ def ear_weight(points_m: np.ndarray, ears: list[Ear], margin: float = 0.15,
 
 
 def ear_points(ear: Ear, n: int = 9) -> np.ndarray:
-    """(n * n, 3) a grid over the ear's outer face, where the photo would show it."""
+    """(M, 3) points on a grid over the inner 80 % of the ear's outer face (M <= n * n), where the
+    photo would show it."""
     t = np.linspace(-0.8, 0.8, n)
     a, b = np.meshgrid(t, t)
     keep = (a ** 2 + b ** 2) <= 0.8 ** 2

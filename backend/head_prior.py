@@ -11,6 +11,7 @@ Negative inside, positive outside, metres; a level set for marching cubes, not a
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import cv2
@@ -100,14 +101,16 @@ class HeadPrior:
         self.chin_z = float(landmarks_m[CHIN, 2])
         self._build_face_layer(landmarks_m[FACE_SURFACE])
         self.ears = place_ears(landmarks_m, self._skull_side_x, c.ears)
+        self.skin_like: np.ndarray | None = None
         if image_rgb is not None:
             self.ears = [e for e in self.ears if self._photo_shows_ear(e, image_rgb, camera, landmarks_m)]
-            skin_like = self._skin_likeness(image_rgb, camera, landmarks_m)
-            self.ears = [f for f in (self._fit_ear(landmarks_m, np.sign(e.centre[0]), skin_like)
+            self.skin_like = self._skin_likeness(image_rgb, camera, landmarks_m)
+            self.ears = [f for f in (self._fit_ear(landmarks_m, np.sign(e.centre[0]), self.skin_like)
                                      for e in self.ears) if f]
         self._build_hair_profile(landmarks_m)
-        # An ear the hair volume swallows whole would only paint a skin patch on the hair.
-        self.ears = [e for e in self.ears if not self._under_hair(e)]
+        # Ears stand on the hair where it lies on the skull round them (short hair), and an ear
+        # the hair volume still swallows would only paint a skin patch on the hair.
+        self.ears = [e for e in (self._onto_hair(e) for e in self.ears) if not self._under_hair(e)]
 
     # --- face -----------------------------------------------------------------------------
     def _build_face_layer(self, face_m: np.ndarray) -> None:
@@ -193,6 +196,22 @@ class HeadPrior:
         r = np.zeros(bins)
         np.maximum.at(r, b, np.hypot(proj[:, 0], proj[:, 1]))
         return r
+
+    def _onto_hair(self, ear: Ear, max_m: float = 0.02) -> Ear:
+        """The ear moved out sideways by the hair's thickness over the bare skull at its front
+        edge (up to max_m)."""
+        front = ear.centre - ear.half_width * ear.u
+        side = np.sign(front[0])
+        probe = np.repeat(front[None], 41, 0)
+        probe[:, 0] += side * np.linspace(0.0, max_m + 0.01, 41)
+        pts = torch.tensor(probe, dtype=torch.float32)
+        d = pts - self.centre
+        bare = ((d / self._skull_radii(d)).norm(dim=1) > 1.0).numpy()
+        haired = (self.skull_hair_sdf(pts) > 0).numpy()
+        if not bare.any() or not haired.any():
+            return ear
+        shift = float(np.clip(abs(probe[np.argmax(haired), 0]) - abs(probe[np.argmax(bare), 0]), 0.0, max_m))
+        return dataclasses.replace(ear, centre=ear.centre + np.array([side * shift, 0.0, 0.0]))
 
     def _under_hair(self, ear: Ear) -> bool:
         """Whether most of the ear's outer face lies inside the skull-and-hair volume."""
@@ -320,7 +339,15 @@ class HeadPrior:
         first_out = np.where((~ok).any(axis=1), np.argmax(~ok, axis=1), steps.size)
         r_mask = steps[np.maximum(first_out - 1, 0)]
         scale = np.clip(r_mask / np.maximum(r_skull, 1e-6), 1.0, c.max_hair_scale)
-        scale[(r_ears > r_skull) & (r_mask <= r_ears + c.ears.explained_m)] = 1.0
+        if self.skin_like is not None:
+            # The bump beside the skull is an ear where it looks like skin, not hair.
+            skin = ndi.map_coordinates(self.skin_like.astype(np.float32), [pix[:, 1], pix[:, 0]],
+                                       order=0, mode="constant").reshape(bins, -1) > 0.5
+            bump = ok & (steps[None, :] > r_skull[:, None]) & (np.arange(steps.size)[None, :] < first_out[:, None])
+            explained = (skin & bump).sum(1) > 0.5 * bump.sum(1)
+        else:
+            explained = r_mask <= r_ears + c.ears.explained_m
+        scale[(r_ears > r_skull) & explained] = 1.0
         scale = ndi.median_filter(scale, size=15, mode="wrap")
         scale = ndi.gaussian_filter1d(scale, 8, mode="wrap")
         self.hair_scale = torch.tensor(scale, dtype=torch.float32)
@@ -372,9 +399,9 @@ class HeadPrior:
     def __call__(self, points_m: torch.Tensor) -> torch.Tensor:
         c = self.config
         skull = self.behind_face(points_m, self.skull_hair_sdf(points_m))
-        ears = ears_sdf(points_m, self.ears)
-        if ears is not None:
-            skull = smooth_min(skull, ears, c.ears.blend_m)
         head = smooth_min(self.face_sdf(points_m), skull, c.face_blend_m)
+        ears = ears_sdf(points_m, self.ears)
+        if ears is not None:  # after the face: the fillet also fills a crevice by the face's rim
+            head = smooth_min(head, ears, c.ears.blend_m)
         body = smooth_min(head, self.body_sdf(points_m), c.blend_m)
         return torch.maximum(body, c.bust_bottom_z_m - points_m[:, 2])
