@@ -21,12 +21,14 @@ import scipy.ndimage as ndi
 import torch
 import torch.nn.functional as F
 
+from backend.ears import Ear, ear_weight, side_skin_points
 from backend.raster import rasterize
 from backend.reconstruction import OrthoCamera
 from backend.texture import vertex_normals
 from backend.triplane import PLANE_AXES, Triplane, sample_plane
 
 XY, XZ, YZ = 0, 1, 2
+CHIN_LANDMARK = 152
 
 
 @dataclass
@@ -48,6 +50,10 @@ class AppearanceConfig:
     fill_neighbours: int = 8
     fill_downsample: int = 4
     grazing_cos: float = 0.35  # below this cosine between normal and view, a texel counts as unseen
+    ear_back_shade: float = 0.6
+    collar_below_chin_m: float = 0.05  # the unseen back takes the clothes' colour below this
+    back_of_body_m: float = 0.0  # behind this (canonical y), ramping over crown_ramp_m
+    chest_middle_half_m: float = 0.07  # the clothes' colour is sampled outside this band
 
 
 def smooth_normals(verts_m: np.ndarray, faces: np.ndarray, iterations: int = 8) -> np.ndarray:
@@ -207,16 +213,21 @@ def visible_hair_colour(colour: np.ndarray, conf: np.ndarray, face: np.ndarray, 
 
 
 def crown_colour(colour: np.ndarray, conf: np.ndarray, covered: np.ndarray, step_m: float,
-                 face: np.ndarray, eye_row: float) -> np.ndarray:
+                 face: np.ndarray, eye_row: float, ears: np.ndarray | None = None) -> np.ndarray:
     """(res, 3): per XZ column, the seen colour 0.5-2 cm below the top of the head (hair, or skin
     when bald). Columns without a well-seen sample take the mean of those with one. When the photo
     cuts the head off above the brows no column sees that band: then every column takes the
     hair the photo does show (visible_hair_colour), so the unseen top, back and sides
-    continue the person's own hair rather than a made-up colour."""
+    continue the person's own hair rather than a made-up colour. ears (res, res) bool: texels on
+    the ears, which are no evidence of the hair's colour (beside the skull they are the top of
+    their columns)."""
     res = colour.shape[0]
     rows = np.arange(res)[:, None]
     top = np.where(covered.any(0), res - 1 - np.argmax(covered[::-1], axis=0), 0)  # rows run along +z
     band = (rows <= top - 0.005 / step_m) & (rows >= top - 0.02 / step_m) & covered & (conf > 0.3)
+    if ears is not None:
+        band &= ~ears
+        face = face | ears
     crown = (colour * band[..., None]).sum(0) / np.maximum(band.sum(0), 1)[:, None]
     has = band.sum(0) > 0
     if has.any():
@@ -228,9 +239,30 @@ def crown_colour(colour: np.ndarray, conf: np.ndarray, covered: np.ndarray, step
     return ndi.gaussian_filter1d(crown, 0.015 / step_m, axis=0, mode="nearest").astype(np.float32)
 
 
+def side_skin_colour(image: torch.Tensor, camera: OrthoCamera, landmarks_m: np.ndarray) -> np.ndarray:
+    """(3,) the photo's skin at the sides of the face (ears.side_skin_points), the median.
+    image (H, W, 3) in [0, 1]."""
+    px = camera.project(side_skin_points(landmarks_m))[:, :2]
+    return _bilinear(image, torch.tensor(px, dtype=torch.float32)).median(0).values.numpy()
+
+
+def clothes_colour(colour: np.ndarray, conf: np.ndarray, points: np.ndarray, collar_z: float,
+                   config: AppearanceConfig) -> np.ndarray | None:
+    """(3,) the median colour of the clothes the photo saw squarely: the XZ near layer's texels
+    (colour (R, R, 3), conf (R, R), points (R, R, 3)) below the collar and off the middle of the
+    chest (a tie, a shirt front, a necklace), or None when the photo shows too few."""
+    pick = ((conf > config.trusted_conf) & (points[..., 2] < collar_z)
+            & (np.abs(points[..., 0]) > config.chest_middle_half_m))
+    if pick.sum() < 200:
+        return None
+    return np.median(colour[pick], axis=0).astype(np.float32)
+
+
 def build_appearance(tri: Triplane, verts_m: np.ndarray, faces: np.ndarray, image_rgb: np.ndarray,
-                     person_mask: np.ndarray, camera: OrthoCamera, landmarks_m: np.ndarray, config: AppearanceConfig | None = None) -> torch.Tensor:
-    """Fill tri.appearance: (3, 10, Ra, Ra) float32. Returns it too."""
+                     person_mask: np.ndarray, camera: OrthoCamera, landmarks_m: np.ndarray,
+                     config: AppearanceConfig | None = None, ears: list[Ear] = ()) -> torch.Tensor:
+    """Fill tri.appearance: (3, 10, Ra, Ra) float32. Returns it too. ears: the prior's, whose
+    unseen parts take the skin of the face's sides rather than the hair round them."""
     config = config or AppearanceConfig()
     res = config.resolution
     image = torch.from_numpy(image_rgb.astype(np.float32) / 255.0)
@@ -268,7 +300,8 @@ def build_appearance(tri: Triplane, verts_m: np.ndarray, faces: np.ndarray, imag
     face = face_region(landmarks_m, tri, res)
     step_m = tri.size_m / res
     eye_row = (float(landmarks_m[[33, 263], 2].mean()) - float(tri.origin_m[2])) / step_m - 0.5
-    crown = crown_colour(*seen[(XZ, 0)], seen_cover[(XZ, 0)], step_m, face, eye_row)
+    on_ears = ear_weight(points[(XZ, 0)], ears) > 0 if ears else None
+    crown = crown_colour(*seen[(XZ, 0)], seen_cover[(XZ, 0)], step_m, face, eye_row, on_ears)
     fills[back] = np.where(face[..., None], crown[None], fills[back])
     ear_z = float(landmarks_m[[33, 263], 2].mean()) - config.crown_below_eyes_m
     nape_z = float(landmarks_m[13, 2]) - config.nape_below_mouth_m
@@ -280,10 +313,32 @@ def build_appearance(tri: Triplane, verts_m: np.ndarray, faces: np.ndarray, imag
         above = np.maximum(above, behind)[..., None]
         hair = crown[None] if key == back else crown.mean(0)
         fills[key] = fills[key] * (1 - above) + hair * above
+    # The unseen back below the collar is the clothes, not the neck's skin or the shirt front
+    # carried round from the nearest seen surface (a skin-coloured V down a jacket's back).
+    collar_z = float(landmarks_m[CHIN_LANDMARK, 2]) - config.collar_below_chin_m
+    clothes = clothes_colour(*seen[(XZ, 0)], points[(XZ, 0)], collar_z, config)
+    if clothes is not None:
+        for key in ((XZ, 1), (YZ, 0), (YZ, 1)):
+            y, z = points[key][..., 1], points[key][..., 2]
+            w = (np.clip((y - config.back_of_body_m) / config.crown_ramp_m, 0.0, 1.0)
+                 * np.clip((collar_z - z) / config.crown_ramp_m, 0.0, 1.0))[..., None]
+            fills[key] = fills[key] * (1 - w) + clothes * w
+    on_ear = {key: np.zeros(points[key].shape[:2], np.float32) for key in fills}
+    if ears:
+        skin = side_skin_colour(image, camera, landmarks_m)
+        for key in fills:
+            on_ear[key] = ear_weight(points[key], ears).astype(np.float32)
+            # Seen from behind, an ear's back and the groove behind it lie in the shade of the
+            # photo's light, which comes from the front.
+            ear_skin = skin * (config.ear_back_shade if key == (XZ, 1) else 1.0)
+            fills[key] = fills[key] * (1 - on_ear[key][..., None]) + ear_skin * on_ear[key][..., None]
     for p in range(3):
         for l in range(2):
             colour, conf = seen[(p, l)]
-            a = np.minimum(conf * 3.0, 1.0)[..., None]
+            # The ears are an average ear's shape, not the photo's, and a frontal photo sees them
+            # edge-on at best (through the mask's soft fringe, often the backdrop): the pixels at
+            # their place are not their colour, so they take the skin.
+            a = (np.minimum(conf * 3.0, 1.0) * (1 - on_ear[(p, l)]))[..., None]
             out[p, 3 * l:3 * l + 3] = (colour * a + fills[(p, l)] * (1 - a)).transpose(2, 0, 1)
             out[p, 6 + l] = conf
             depth = points[(p, l)][..., PLANE_AXES[p][2]]

@@ -11,18 +11,23 @@ Negative inside, positive outside, metres; a level set for marching cubes, not a
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 import scipy.ndimage as ndi
 import torch
 import torch.nn.functional as F
 from scipy.interpolate import LinearNDInterpolator
 
+from backend.ears import (Ear, EarConfig, ear_points, ear_surface_points, ears_sdf, place_ear,
+                          place_ears, shows_skin, side_skin_points)
 from backend.reconstruction import OrthoCamera
 from backend.silhouette import Canvas
 
 CHIN = 152
+FOREHEAD_TOP = 10
 # Forehead and temple part of the face-mesh outline (above the eyes), which should sit on the skull.
 UPPER_FACE_OUTLINE = [10, 338, 297, 332, 284, 251, 389, 109, 67, 103, 54, 21, 162]
 FACE_SURFACE = slice(0, 468)  # the 10 iris landmarks are left out of the surface
@@ -57,6 +62,7 @@ class PriorConfig:
     face_cut_behind_m: float = 0.003
     face_cut_fade_m: float = 0.015
     angle_bins: int = 360
+    ears: EarConfig = field(default_factory=EarConfig)
 
 
 def smooth_min(a: torch.Tensor, b: torch.Tensor, k: float) -> torch.Tensor:
@@ -79,7 +85,9 @@ class HeadPrior:
     """Callable field: points_m (N, 3) float32 tensor -> (N,) float32, negative inside."""
 
     def __init__(self, landmarks_m: np.ndarray, camera: OrthoCamera, canvas: Canvas,
-                 config: PriorConfig | None = None):
+                 config: PriorConfig | None = None, image_rgb: np.ndarray | None = None):
+        """image_rgb (H, W, 3) uint8, the photo: where it shows hair where an ear would be, that
+        ear is left out (the hair covers it). Without it both ears are kept."""
         self.config = c = config or PriorConfig()
         self.R = torch.tensor(camera.R_cam_from_canonical, dtype=torch.float32)
         self.canvas = canvas
@@ -92,7 +100,17 @@ class HeadPrior:
         self.skull_front = self._fit_skull_front(landmarks_m)
         self.chin_z = float(landmarks_m[CHIN, 2])
         self._build_face_layer(landmarks_m[FACE_SURFACE])
+        self.ears = place_ears(landmarks_m, self._skull_side_x, c.ears)
+        self.skin_like: np.ndarray | None = None
+        if image_rgb is not None:
+            self.ears = [e for e in self.ears if self._photo_shows_ear(e, image_rgb, camera, landmarks_m)]
+            self.skin_like = self._skin_likeness(image_rgb, camera, landmarks_m)
+            self.ears = [f for f in (self._fit_ear(landmarks_m, np.sign(e.centre[0]), self.skin_like)
+                                     for e in self.ears) if f]
         self._build_hair_profile(landmarks_m)
+        # Ears stand on the hair where it lies on the skull round them (short hair), and an ear
+        # the hair volume still swallows would only paint a skin patch on the hair.
+        self.ears = [e for e in (self._onto_hair(e) for e in self.ears) if not self._under_hair(e)]
 
     # --- face -----------------------------------------------------------------------------
     def _build_face_layer(self, face_m: np.ndarray) -> None:
@@ -162,6 +180,136 @@ class HeadPrior:
         return torch.stack([torch.full_like(ry, self.half_breadth), ry,
                             torch.full_like(ry, c.skull_half_height_m)], dim=-1)
 
+    def _skull_side_x(self, y: float, z: float) -> float:
+        """The egg's half-breadth at canonical (y, z) (0 outside its side outline)."""
+        c = self.config
+        ry = self.skull_front if y - c.skull_centre_m[1] < 0 else c.skull_back_m
+        rest = 1.0 - ((y - c.skull_centre_m[1]) / ry) ** 2 - ((z - c.skull_centre_m[2]) / c.skull_half_height_m) ** 2
+        return float(self.half_breadth * np.sqrt(max(rest, 0.0)))
+
+    def _silhouette_radius(self, proj: np.ndarray) -> np.ndarray:
+        """(bins,) how far points (N, 3) in camera axes, relative to the skull centre, reach from it
+        in the image plane, per angle bin (0 where none)."""
+        bins = self.config.angle_bins
+        ang = np.arctan2(proj[:, 1], proj[:, 0])
+        b = ((ang + np.pi) / (2 * np.pi) * bins).astype(int) % bins
+        r = np.zeros(bins)
+        np.maximum.at(r, b, np.hypot(proj[:, 0], proj[:, 1]))
+        return r
+
+    def _onto_hair(self, ear: Ear, max_m: float = 0.02) -> Ear:
+        """The ear moved out sideways by the hair's thickness over the bare skull at its front
+        edge (up to max_m)."""
+        front = ear.centre - ear.half_width * ear.u
+        side = np.sign(front[0])
+        probe = np.repeat(front[None], 41, 0)
+        probe[:, 0] += side * np.linspace(0.0, max_m + 0.01, 41)
+        pts = torch.tensor(probe, dtype=torch.float32)
+        d = pts - self.centre
+        bare = ((d / self._skull_radii(d)).norm(dim=1) > 1.0).numpy()
+        haired = (self.skull_hair_sdf(pts) > 0).numpy()
+        if not bare.any() or not haired.any():
+            return ear
+        shift = float(np.clip(abs(probe[np.argmax(haired), 0]) - abs(probe[np.argmax(bare), 0]), 0.0, max_m))
+        return dataclasses.replace(ear, centre=ear.centre + np.array([side * shift, 0.0, 0.0]))
+
+    def _under_hair(self, ear: Ear) -> bool:
+        """Whether most of the ear's outer face lies inside the skull-and-hair volume."""
+        inside = self.skull_hair_sdf(torch.tensor(ear_points(ear), dtype=torch.float32)) < 0
+        return bool(inside.float().mean() > 0.8)
+
+    def _skull_silhouette_radius(self) -> np.ndarray:
+        """(angle_bins,) the egg's silhouette radius round the skull centre in the photo's image plane."""
+        g = torch.randn(40000, 3, generator=torch.Generator().manual_seed(0))
+        g = g / g.norm(dim=1, keepdim=True)
+        surface = (g * self._skull_radii(g)).numpy().astype(np.float64)
+        return self._silhouette_radius(surface @ self.R.numpy().astype(np.float64).T)
+
+    def _skin_likeness(self, image_rgb: np.ndarray, camera: OrthoCamera, landmarks_m: np.ndarray) -> np.ndarray:
+        """(S, S) bool over the canvas: in the person mask and nearer the face's side skin in colour
+        than the hair (all of the mask when the two look alike, as on a bald head)."""
+        cfg = self.canvas.config
+        size = self.canvas.mask.shape[0]
+        axis = (np.arange(size) + 0.5) * cfg.resolution_m - cfg.half_extent_m
+        px = np.stack(np.meshgrid(axis, axis), -1) * camera.pixels_per_metre + camera.principal_px
+        h, w = image_rgb.shape[:2]
+        col = np.clip(np.round(px[..., 0]).astype(int), 0, w - 1)
+        row = np.clip(np.round(px[..., 1]).astype(int), 0, h - 1)
+        colour = image_rgb[row, col].astype(np.float32) / 255.0
+        skin, hair = self._skin_and_hair(image_rgb, camera, landmarks_m)
+        if skin is None or np.linalg.norm(skin - hair) < 0.1:
+            return self.canvas.mask
+        nearer_skin = np.linalg.norm(colour - skin, axis=-1) < np.linalg.norm(colour - hair, axis=-1)
+        return self.canvas.mask & nearer_skin
+
+    def _fit_ear(self, landmarks_m: np.ndarray, side: float, skin_like: np.ndarray) -> Ear | None:
+        """The ear on `side` whose flare and height best fill the skin-coloured bump of the person
+        mask beside the skull's silhouette (EarConfig.fit_*; skin_like (S, S) from _skin_likeness),
+        or None when every candidate reaches out of the mask more than into that bump."""
+        c = self.config
+        R = self.R.numpy().astype(np.float64)
+        centre2 = R @ np.asarray(c.skull_centre_m)
+        r_skull = self._skull_silhouette_radius()
+        size = self.canvas.mask.shape[0]
+        best, best_score = None, 0.0
+        for flare in c.ears.fit_flares_deg:
+            for raise_m in c.ears.fit_raises_m:
+                ear = place_ear(landmarks_m, self._skull_side_x, side, flare, c.ears, raise_m)
+                cam = ear_surface_points([ear], 3000) @ R.T
+                px = np.unique(np.round(self.canvas.to_pixel(cam[:, :2])).astype(int), axis=0)
+                px = px[((px >= 0) & (px < size)).all(1)]
+                xy = (px + 0.5) * self.canvas.config.resolution_m - self.canvas.config.half_extent_m - centre2[:2]
+                ang = np.arctan2(xy[:, 1], xy[:, 0])
+                b = ((ang + np.pi) / (2 * np.pi) * c.angle_bins).astype(int) % c.angle_bins
+                beyond = np.hypot(xy[:, 0], xy[:, 1]) > r_skull[b]
+                inside = self.canvas.mask[px[:, 1], px[:, 0]]
+                skin = skin_like[px[:, 1], px[:, 0]]
+                score = (beyond & skin).sum() - c.ears.outside_cost * (beyond & ~inside).sum()
+                if best is None or score > best_score:
+                    best, best_score = ear, score
+        return best if best_score > 0 else None
+
+    def _photo_colours(self, points_m: np.ndarray, image_rgb: np.ndarray, camera: OrthoCamera) -> np.ndarray:
+        """(N, 3) canonical points -> (M, 3) the photo's colours in [0, 1] at those inside the photo
+        and the person mask."""
+        h, w = image_rgb.shape[:2]
+        px = np.round(camera.project(points_m)[:, :2]).astype(int)
+        canvas_px = np.round(self.canvas.to_pixel((points_m @ camera.R_cam_from_canonical.T)[:, :2])).astype(int)
+        ok = ((px >= 0) & (px < [w, h])).all(1) & ((canvas_px >= 0) & (canvas_px < self.canvas.mask.shape[0])).all(1)
+        ok[ok] = self.canvas.mask[canvas_px[ok, 1], canvas_px[ok, 0]]
+        return image_rgb[px[ok, 1], px[ok, 0]].astype(np.float64) / 255.0
+
+    def _skin_and_hair(self, image_rgb: np.ndarray, camera: OrthoCamera,
+                       landmarks_m: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """(3,) the photo's skin at the face's sides and (3,) its hair under the top of the
+        silhouette above the forehead (a bald scalp is skin there); None where it shows none."""
+        column = landmarks_m[FOREHEAD_TOP].astype(np.float64) + np.outer(np.arange(0, 0.2, 0.0025), [0, 0, 1])
+        cam_xy = (column @ camera.R_cam_from_canonical.T)[:, :2]
+        canvas_px = np.clip(np.round(self.canvas.to_pixel(cam_xy)).astype(int), 0, self.canvas.mask.shape[0] - 1)
+        inside = self.canvas.mask[canvas_px[:, 1], canvas_px[:, 0]]
+        top_z = column[np.flatnonzero(inside)[-1], 2] if inside.any() else column[0, 2]
+        dx, dz = np.meshgrid(np.linspace(-0.02, 0.02, 5), np.linspace(-0.02, -0.005, 4))
+        crown = np.stack([landmarks_m[FOREHEAD_TOP, 0] + dx.ravel(),
+                          np.full(dx.size, landmarks_m[FOREHEAD_TOP, 1]), top_z + dz.ravel()], 1)
+        skin = self._photo_colours(side_skin_points(landmarks_m), image_rgb, camera)
+        hair = self._photo_colours(crown, image_rgb, camera)
+        if len(skin) == 0 or len(hair) == 0:
+            return None, None
+        return np.median(skin, 0), np.median(hair, 0)
+
+    def _photo_shows_ear(self, ear: Ear, image_rgb: np.ndarray, camera: OrthoCamera,
+                         landmarks_m: np.ndarray) -> bool:
+        """Whether the photo shows skin, not hair, in the person mask where the ear would be."""
+        face = camera.project(landmarks_m[FACE_SURFACE].astype(np.float64))[:, :2]
+        hull = cv2.convexHull(face.astype(np.float32))
+        spots = ear_points(ear)
+        px = camera.project(spots)[:, :2]
+        beside = np.array([cv2.pointPolygonTest(hull, (float(u), float(v)), False) < 0 for u, v in px])
+        skin, hair = self._skin_and_hair(image_rgb, camera, landmarks_m)
+        if skin is None:
+            return True
+        return shows_skin(self._photo_colours(spots[beside], image_rgb, camera), skin, hair)
+
     def _build_hair_profile(self, landmarks_m: np.ndarray) -> None:
         """Per image-plane angle around the skull centre: how far the person mask reaches beyond the
         skull's own silhouette (above the chin line only; below it the body takes over)."""
@@ -172,15 +320,11 @@ class HeadPrior:
         up2 = R[:2, 2] / np.linalg.norm(R[:2, 2])
         chin2 = (R @ landmarks_m[CHIN].astype(np.float64))[:2]
 
-        # skull silhouette radius per angle, from points on its surface
-        g = torch.randn(40000, 3, generator=torch.Generator().manual_seed(0))
-        g = g / g.norm(dim=1, keepdim=True)
-        surface = (g * self._skull_radii(g)).numpy().astype(np.float64)
-        proj = surface @ R.T
-        ang = np.arctan2(proj[:, 1], proj[:, 0])
-        b = ((ang + np.pi) / (2 * np.pi) * bins).astype(int) % bins
-        r_skull = np.zeros(bins)
-        np.maximum.at(r_skull, b, np.hypot(proj[:, 0], proj[:, 1]))
+        r_skull = self._skull_silhouette_radius()
+        # Ears stand out of a frontal silhouette: where the mask reaches no further than they do,
+        # it shows ears, not hair to grow the skull into.
+        ears = ear_surface_points(self.ears) - np.asarray(c.skull_centre_m)
+        r_ears = np.maximum(r_skull, self._silhouette_radius(ears @ R.T))
 
         # mask reach per angle: march outward until the mask ends or the ray crosses the chin line
         theta = (np.arange(bins) + 0.5) / bins * 2 * np.pi - np.pi
@@ -195,6 +339,15 @@ class HeadPrior:
         first_out = np.where((~ok).any(axis=1), np.argmax(~ok, axis=1), steps.size)
         r_mask = steps[np.maximum(first_out - 1, 0)]
         scale = np.clip(r_mask / np.maximum(r_skull, 1e-6), 1.0, c.max_hair_scale)
+        if self.skin_like is not None:
+            # The bump beside the skull is an ear where it looks like skin, not hair.
+            skin = ndi.map_coordinates(self.skin_like.astype(np.float32), [pix[:, 1], pix[:, 0]],
+                                       order=0, mode="constant").reshape(bins, -1) > 0.5
+            bump = ok & (steps[None, :] > r_skull[:, None]) & (np.arange(steps.size)[None, :] < first_out[:, None])
+            explained = (skin & bump).sum(1) > 0.5 * bump.sum(1)
+        else:
+            explained = r_mask <= r_ears + c.ears.explained_m
+        scale[(r_ears > r_skull) & explained] = 1.0
         scale = ndi.median_filter(scale, size=15, mode="wrap")
         scale = ndi.gaussian_filter1d(scale, 8, mode="wrap")
         self.hair_scale = torch.tensor(scale, dtype=torch.float32)
@@ -247,5 +400,8 @@ class HeadPrior:
         c = self.config
         skull = self.behind_face(points_m, self.skull_hair_sdf(points_m))
         head = smooth_min(self.face_sdf(points_m), skull, c.face_blend_m)
+        ears = ears_sdf(points_m, self.ears)
+        if ears is not None:  # after the face: the fillet also fills a crevice by the face's rim
+            head = smooth_min(head, ears, c.ears.blend_m)
         body = smooth_min(head, self.body_sdf(points_m), c.blend_m)
         return torch.maximum(body, c.bust_bottom_z_m - points_m[:, 2])

@@ -17,6 +17,7 @@ watertight and in one piece; every try is checked closed, in one piece and withi
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import fast_simplification
@@ -43,6 +44,9 @@ class MeshingConfig:
     max_triangles: int = 100_000  # the returned head's, mouth included (see reserve_triangles)
     decimation_aggressiveness: float = 5.0  # fast-simplification's agg; 7 leaves folded slivers
     retry_scales: tuple[float, ...] = (1.0, 0.97, 1.03, 0.9)  # head/body targets tried in turn
+    # then these aggressiveness values at the first target: two_faces with ears pinched the same
+    # edge at every target above, and at none with 4 or 6
+    retry_aggressiveness: tuple[float, ...] = (4.0, 6.0)
 
 
 def extract_mesh(tri: Triplane, config: MeshingConfig | None = None,
@@ -91,8 +95,9 @@ def adaptive_decimate(verts_m: np.ndarray, faces: np.ndarray, config: MeshingCon
 
     Each region is simplified on its own with its border vertices fixed (fast-simplification's
     preserve_border keeps them bit-exact), then the regions are stitched back on those vertices.
-    When no try (config.retry_scales) gives one closed piece within the budget, the whole mesh is
-    simplified as one (the face then loses its full resolution; the budget still holds).
+    When no try (config.retry_scales, then config.retry_aggressiveness) gives one closed piece
+    within the budget, the whole mesh is simplified as one (the face then loses its full
+    resolution; the budget still holds).
     """
     budget = config.max_triangles if max_triangles is None else max_triangles
     verts_m = np.asarray(verts_m, np.float64)
@@ -105,10 +110,12 @@ def adaptive_decimate(verts_m: np.ndarray, faces: np.ndarray, config: MeshingCon
         spare = max(budget - wanted[0], 0.0)
         wanted[1:] *= spare / max(wanted[1:].sum(), 1.0)
     # Now and then a collapse next to a fixed border pinches an edge between four triangles; other
-    # targets collapse other edges, so a few nearby ones are tried.
-    for scale in config.retry_scales:
-        verts, merged = _decimate_regions(verts_m, faces, region, wanted * np.array([1.0, scale, scale]),
-                                          config)
+    # targets or another aggressiveness collapse other edges, so a few of each are tried.
+    tries = ([(scale, config) for scale in config.retry_scales]
+             + [(1.0, dataclasses.replace(config, decimation_aggressiveness=agg))
+                for agg in config.retry_aggressiveness])
+    for scale, cfg in tries:
+        verts, merged = _decimate_regions(verts_m, faces, region, wanted * np.array([1.0, scale, scale]), cfg)
         if len(merged) <= budget and _one_closed_piece(verts, merged):
             return verts, merged
     if len(faces) <= budget and _one_closed_piece(verts_m, faces):

@@ -85,7 +85,7 @@ def reconstruct(image_rgb: np.ndarray, config: ReconstructConfig | None = None, 
         camera, landmarks_m = estimate_camera(seen.landmarks_px, (image_rgb.shape[1], image_rgb.shape[0]),
                                               config.camera)
         canvas = build_canvas(seen.person_mask, camera, landmarks_m[CHIN], config.canvas)
-        prior = HeadPrior(landmarks_m, camera, canvas, config.prior)
+        prior = HeadPrior(landmarks_m, camera, canvas, config.prior, image_rgb)
     with stages.stage("triplane"):
         tri: Triplane = build_geometry(prior, config.triplane)
     with stages.stage("meshing"):
@@ -102,7 +102,7 @@ def reconstruct(image_rgb: np.ndarray, config: ReconstructConfig | None = None, 
             warnings.append(f"no mouth interior: {exc}")
     with stages.stage("appearance"):
         build_appearance(tri, verts_m, faces, image_rgb, seen.person_mask, camera, landmarks_m,
-                         config.appearance)
+                         config.appearance, prior.ears)
     with stages.stage("texture"):
         loop_uvs = build_atlas(verts_m, faces, config.texture_size, config.atlas_padding_px)
         if mouth is None:

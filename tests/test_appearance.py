@@ -8,7 +8,7 @@ from PIL import Image
 
 from backend.appearance import crown_colour
 from backend.perception import shared_perceiver
-from backend.pipeline import reconstruct
+from backend.pipeline import ReconstructConfig, reconstruct
 
 PORTRAITS = Path(__file__).resolve().parents[1] / ".." / "shared" / "portraits"
 BROW_TOPS = [105, 66, 334, 296]  # face-mesh points on the upper edge of the brows
@@ -106,3 +106,22 @@ def test_a_cartoon_blond_whose_crown_the_photo_saw_only_at_a_slant_keeps_his_blo
         colour = _texture_colour(rec, region)
         assert np.linalg.norm(colour - hair) < 0.1, (colour, hair)
         assert np.linalg.norm(colour - backdrop) > 2 * np.linalg.norm(colour - hair), (colour, backdrop)
+
+
+def test_a_suited_man_s_back_below_the_collar_is_his_jacket_not_his_neck():
+    # fr_biden2: dark suit, white shirt, pale skin. The back below the collar went unseen; the
+    # nearest seen surfaces are the neck and the shirt front, which ran down the back as a
+    # skin-coloured V.
+    image = np.asarray(Image.open(PORTRAITS / "fr_biden2.jpg").convert("RGB"))
+    rec = reconstruct(image, ReconstructConfig(texture_size=512), name="fr_biden2")
+    chin_z = rec.landmarks_m[152, 2]
+    centroids = rec.verts_m[rec.faces].mean(1)
+    back = np.flatnonzero((centroids[:, 1] > 0.03) & (np.abs(centroids[:, 0]) < 0.04)
+                          & (centroids[:, 2] < chin_z - 0.07) & (centroids[:, 2] > chin_z - 0.13))
+    px = np.round(rec.camera.project(rec.landmarks_m[[50, 280]].astype(np.float64))[:, :2]).astype(int)
+    skin = np.median([image[r - 2:r + 3, c - 2:c + 3].reshape(-1, 3) for c, r in px], axis=(0, 1)) / 255.0
+    shoulders = np.round(rec.camera.project(np.array([[0.15, -0.05, chin_z - 0.12], [-0.15, -0.05, chin_z - 0.12]]))[:, :2]).astype(int)
+    jacket = np.median([image[r - 3:r + 4, c - 3:c + 4].reshape(-1, 3) for c, r in shoulders], axis=(0, 1)) / 255.0
+    colour = _texture_colour(rec, back)
+    assert np.linalg.norm(colour - jacket) < 0.15, (colour, jacket)
+    assert np.linalg.norm(colour - skin) > 3 * np.linalg.norm(colour - jacket), (colour, skin, jacket)
