@@ -9,18 +9,10 @@ from PIL import Image
 from backend.appearance import crown_colour
 from backend.perception import shared_perceiver
 from backend.pipeline import ReconstructConfig, reconstruct
+from texture_probe import texture_colour
 
 PORTRAITS = Path(__file__).resolve().parents[1] / ".." / "shared" / "portraits"
 BROW_TOPS = [105, 66, 334, 296]  # face-mesh points on the upper edge of the brows
-
-
-def _texture_colour(rec, face_ids: np.ndarray) -> np.ndarray:
-    """(3,) median texture colour in [0, 1] at the UV centroids of the given faces."""
-    size = rec.texture.shape[0]
-    uv = rec.loop_uvs[face_ids].mean(1)
-    cols = np.clip((uv[:, 0] * size).astype(int), 0, size - 1)
-    rows = np.clip(((1.0 - uv[:, 1]) * size).astype(int), 0, size - 1)
-    return np.median(rec.texture[rows, cols], axis=0) / 255.0
 
 
 def _hair_beside_face(image, seen) -> tuple[np.ndarray, np.ndarray, float]:
@@ -57,7 +49,7 @@ def test_a_head_cut_off_above_the_brows_gets_the_hair_it_shows_on_top_and_behind
     back = np.flatnonzero((centroids[:, 1] > 0.06) & (centroids[:, 2] > eye_z + 0.02))
     grey = np.full(3, 0.5)
     for region in (top, back):
-        colour = _texture_colour(rec, region)
+        colour = texture_colour(rec, region)
         assert np.linalg.norm(colour - hair) < 0.5 * np.linalg.norm(grey - hair), (colour, hair)
         assert np.linalg.norm(colour - hair) < 0.15, (colour, hair)
 
@@ -103,7 +95,7 @@ def test_a_cartoon_blond_whose_crown_the_photo_saw_only_at_a_slant_keeps_his_blo
     top = np.flatnonzero(centroids[:, 2] > centroids[:, 2].max() - 0.015)
     back = np.flatnonzero((centroids[:, 1] > 0.06) & (centroids[:, 2] > eye_z + 0.02))
     for region in (top, back):
-        colour = _texture_colour(rec, region)
+        colour = texture_colour(rec, region)
         assert np.linalg.norm(colour - hair) < 0.1, (colour, hair)
         assert np.linalg.norm(colour - backdrop) > 2 * np.linalg.norm(colour - hair), (colour, backdrop)
 
@@ -122,6 +114,6 @@ def test_a_suited_man_s_back_below_the_collar_is_his_jacket_not_his_neck():
     skin = np.median([image[r - 2:r + 3, c - 2:c + 3].reshape(-1, 3) for c, r in px], axis=(0, 1)) / 255.0
     shoulders = np.round(rec.camera.project(np.array([[0.15, -0.05, chin_z - 0.12], [-0.15, -0.05, chin_z - 0.12]]))[:, :2]).astype(int)
     jacket = np.median([image[r - 3:r + 4, c - 3:c + 4].reshape(-1, 3) for c, r in shoulders], axis=(0, 1)) / 255.0
-    colour = _texture_colour(rec, back)
+    colour = texture_colour(rec, back)
     assert np.linalg.norm(colour - jacket) < 0.15, (colour, jacket)
     assert np.linalg.norm(colour - skin) > 3 * np.linalg.norm(colour - jacket), (colour, skin, jacket)

@@ -17,6 +17,7 @@ from backend.pipeline import ReconstructConfig, reconstruct
 from backend.rig import pose_vertices
 from backend.rig.landmarks import face_scale
 from backend.silhouette import build_canvas
+from texture_probe import texture_colour
 
 
 def _prior(portraits_dir: Path, name: str, use_photo: bool = True) -> tuple[HeadPrior, np.ndarray]:
@@ -78,15 +79,6 @@ def test_short_hair_shows_the_ears_and_long_hair_covers_them(portraits_dir, name
     assert (field > 0).all() if shows_ears else (field < 0).all(), (name, field)
 
 
-def _texture_colour(rec, face_ids: np.ndarray) -> np.ndarray:
-    """(3,) median texture colour in [0, 1] at the UV centroids of the given triangles."""
-    size = rec.texture.shape[0]
-    uv = rec.loop_uvs[face_ids].mean(1)
-    cols = np.clip((uv[:, 0] * size).astype(int), 0, size - 1)
-    rows = np.clip(((1.0 - uv[:, 1]) * size).astype(int), 0, size - 1)
-    return np.median(rec.texture[rows, cols], axis=0) / 255.0
-
-
 def test_a_short_haired_head_has_skin_coloured_ears_standing_out_that_stay_put_as_the_jaw_opens(portraits_dir):
     image = decode_image((portraits_dir / "fr_obama.jpg").read_bytes())
     rec = reconstruct(image, ReconstructConfig(texture_size=512), name="fr_obama")
@@ -94,14 +86,14 @@ def test_a_short_haired_head_has_skin_coloured_ears_standing_out_that_stay_put_a
     cheek_px = np.round(rec.camera.project(rec.landmarks_m[[50, 280]])[:, :2]).astype(int)
     cheeks = np.median([image[r - 2:r + 3, c - 2:c + 3].reshape(-1, 3) for c, r in cheek_px], axis=(0, 1)) / 255.0
     centroids = rec.verts_m[rec.faces].mean(1).astype(np.float64)
-    hair = _texture_colour(rec, np.flatnonzero(centroids[:, 2] > centroids[:, 2].max() - 0.015))
+    hair = texture_colour(rec, np.flatnonzero(centroids[:, 2] > centroids[:, 2].max() - 0.015))
     assert len(prior.ears) == 2
     for ear in prior.ears:
         outer = np.flatnonzero((ear_weight(centroids, [ear]) > 0.99) & ((centroids - ear.centre) @ ear.n > 0))
         assert len(outer) > 200
         front_edge_x = abs(ear.centre[0] - ear.half_width * ear.u[0])
         assert np.abs(centroids[outer, 0]).max() > front_edge_x + 0.01  # the rim stands out 1 cm and more
-        colour = _texture_colour(rec, outer)
+        colour = texture_colour(rec, outer)
         assert np.linalg.norm(colour - cheeks) < 0.5 * np.linalg.norm(colour - hair), (colour, cheeks, hair)
     # The jaw turns about a hinge just in front of the ears: they must not swing with it.
     rig = rec.rig
