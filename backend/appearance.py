@@ -24,11 +24,11 @@ import torch.nn.functional as F
 from backend.ears import Ear, ear_weight, side_skin_points
 from backend.raster import rasterize
 from backend.reconstruction import OrthoCamera
+from backend.rig.landmarks import CHIN
 from backend.texture import vertex_normals
 from backend.triplane import PLANE_AXES, Triplane, sample_plane
 
 XY, XZ, YZ = 0, 1, 2
-CHIN_LANDMARK = 152
 
 
 @dataclass
@@ -300,8 +300,11 @@ def build_appearance(tri: Triplane, verts_m: np.ndarray, faces: np.ndarray, imag
     face = face_region(landmarks_m, tri, res)
     step_m = tri.size_m / res
     eye_row = (float(landmarks_m[[33, 263], 2].mean()) - float(tri.origin_m[2])) / step_m - 0.5
-    on_ears = ear_weight(points[(XZ, 0)], ears) > 0 if ears else None
-    crown = crown_colour(*seen[(XZ, 0)], seen_cover[(XZ, 0)], step_m, face, eye_row, on_ears)
+    # How much each texel lies on an ear (0 without ears).
+    on_ear = {key: (ear_weight(points[key], ears) if ears else np.zeros(points[key].shape[:2])).astype(np.float32)
+              for key in fills}
+    crown = crown_colour(*seen[(XZ, 0)], seen_cover[(XZ, 0)], step_m, face, eye_row,
+                         on_ear[(XZ, 0)] > 0 if ears else None)
     fills[back] = np.where(face[..., None], crown[None], fills[back])
     ear_z = float(landmarks_m[[33, 263], 2].mean()) - config.crown_below_eyes_m
     nape_z = float(landmarks_m[13, 2]) - config.nape_below_mouth_m
@@ -315,7 +318,7 @@ def build_appearance(tri: Triplane, verts_m: np.ndarray, faces: np.ndarray, imag
         fills[key] = fills[key] * (1 - above) + hair * above
     # The unseen back below the collar is the clothes, not the neck's skin or the shirt front
     # carried round from the nearest seen surface (a skin-coloured V down a jacket's back).
-    collar_z = float(landmarks_m[CHIN_LANDMARK, 2]) - config.collar_below_chin_m
+    collar_z = float(landmarks_m[CHIN, 2]) - config.collar_below_chin_m
     clothes = clothes_colour(*seen[(XZ, 0)], points[(XZ, 0)], collar_z, config)
     if clothes is not None:
         for key in ((XZ, 1), (YZ, 0), (YZ, 1)):
@@ -323,11 +326,9 @@ def build_appearance(tri: Triplane, verts_m: np.ndarray, faces: np.ndarray, imag
             w = (np.clip((y - config.back_of_body_m) / config.crown_ramp_m, 0.0, 1.0)
                  * np.clip((collar_z - z) / config.crown_ramp_m, 0.0, 1.0))[..., None]
             fills[key] = fills[key] * (1 - w) + clothes * w
-    on_ear = {key: np.zeros(points[key].shape[:2], np.float32) for key in fills}
     if ears:
         skin = side_skin_colour(image, camera, landmarks_m)
         for key in fills:
-            on_ear[key] = ear_weight(points[key], ears).astype(np.float32)
             # Seen from behind, an ear's back and the groove behind it lie in the shade of the
             # photo's light, which comes from the front.
             ear_skin = skin * (config.ear_back_shade if key == (XZ, 1) else 1.0)

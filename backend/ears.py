@@ -129,7 +129,8 @@ def ears_sdf(points_m: torch.Tensor, ears: list[Ear]) -> torch.Tensor | None:
 
 
 def ear_surface_points(ears: list[Ear], n: int = 4000) -> np.ndarray:
-    """(len(ears) * n, 3) points on the ears' outlines at both faces: what their silhouettes cover."""
+    """(len(ears) * n, 3) random points spread over each ear's plate, on both its faces: what
+    its silhouette covers."""
     out = []
     rng = np.random.default_rng(0)
     for ear in ears:

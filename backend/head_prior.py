@@ -100,11 +100,13 @@ class HeadPrior:
         self.skull_front = self._fit_skull_front(landmarks_m)
         self.chin_z = float(landmarks_m[CHIN, 2])
         self._build_face_layer(landmarks_m[FACE_SURFACE])
+        self.r_skull = self._skull_silhouette_radius()
         self.ears = place_ears(landmarks_m, self._skull_side_x, c.ears)
         self.skin_like: np.ndarray | None = None
         if image_rgb is not None:
-            self.ears = [e for e in self.ears if self._photo_shows_ear(e, image_rgb, camera, landmarks_m)]
-            self.skin_like = self._skin_likeness(image_rgb, camera, landmarks_m)
+            skin, hair = self._skin_and_hair(image_rgb, camera, landmarks_m)
+            self.ears = [e for e in self.ears if self._photo_shows_ear(e, image_rgb, camera, landmarks_m, skin, hair)]
+            self.skin_like = self._skin_likeness(image_rgb, camera, skin, hair)
             self.ears = [f for f in (self._fit_ear(landmarks_m, np.sign(e.centre[0]), self.skin_like)
                                      for e in self.ears) if f]
         self._build_hair_profile(landmarks_m)
@@ -187,14 +189,16 @@ class HeadPrior:
         rest = 1.0 - ((y - c.skull_centre_m[1]) / ry) ** 2 - ((z - c.skull_centre_m[2]) / c.skull_half_height_m) ** 2
         return float(self.half_breadth * np.sqrt(max(rest, 0.0)))
 
+    def _angle_bin(self, xy: np.ndarray) -> np.ndarray:
+        """(N, 2) image-plane offsets from the skull centre -> (N,) int angle bins."""
+        bins = self.config.angle_bins
+        return ((np.arctan2(xy[:, 1], xy[:, 0]) + np.pi) / (2 * np.pi) * bins).astype(int) % bins
+
     def _silhouette_radius(self, proj: np.ndarray) -> np.ndarray:
         """(bins,) how far points (N, 3) in camera axes, relative to the skull centre, reach from it
         in the image plane, per angle bin (0 where none)."""
-        bins = self.config.angle_bins
-        ang = np.arctan2(proj[:, 1], proj[:, 0])
-        b = ((ang + np.pi) / (2 * np.pi) * bins).astype(int) % bins
-        r = np.zeros(bins)
-        np.maximum.at(r, b, np.hypot(proj[:, 0], proj[:, 1]))
+        r = np.zeros(self.config.angle_bins)
+        np.maximum.at(r, self._angle_bin(proj[:, :2]), np.hypot(proj[:, 0], proj[:, 1]))
         return r
 
     def _onto_hair(self, ear: Ear, max_m: float = 0.02) -> Ear:
@@ -225,9 +229,11 @@ class HeadPrior:
         surface = (g * self._skull_radii(g)).numpy().astype(np.float64)
         return self._silhouette_radius(surface @ self.R.numpy().astype(np.float64).T)
 
-    def _skin_likeness(self, image_rgb: np.ndarray, camera: OrthoCamera, landmarks_m: np.ndarray) -> np.ndarray:
-        """(S, S) bool over the canvas: in the person mask and nearer the face's side skin in colour
-        than the hair (all of the mask when the two look alike, as on a bald head)."""
+    def _skin_likeness(self, image_rgb: np.ndarray, camera: OrthoCamera, skin: np.ndarray | None,
+                       hair: np.ndarray | None) -> np.ndarray:
+        """(S, S) bool over the canvas: in the person mask and nearer the face's side skin (3,) in
+        colour than the hair (3,) (_skin_and_hair; all of the mask when the two look alike, as on a
+        bald head, or when the photo shows neither)."""
         cfg = self.canvas.config
         size = self.canvas.mask.shape[0]
         axis = (np.arange(size) + 0.5) * cfg.resolution_m - cfg.half_extent_m
@@ -236,7 +242,6 @@ class HeadPrior:
         col = np.clip(np.round(px[..., 0]).astype(int), 0, w - 1)
         row = np.clip(np.round(px[..., 1]).astype(int), 0, h - 1)
         colour = image_rgb[row, col].astype(np.float32) / 255.0
-        skin, hair = self._skin_and_hair(image_rgb, camera, landmarks_m)
         if skin is None or np.linalg.norm(skin - hair) < 0.1:
             return self.canvas.mask
         nearer_skin = np.linalg.norm(colour - skin, axis=-1) < np.linalg.norm(colour - hair, axis=-1)
@@ -249,7 +254,7 @@ class HeadPrior:
         c = self.config
         R = self.R.numpy().astype(np.float64)
         centre2 = R @ np.asarray(c.skull_centre_m)
-        r_skull = self._skull_silhouette_radius()
+        r_skull = self.r_skull
         size = self.canvas.mask.shape[0]
         best, best_score = None, 0.0
         for flare in c.ears.fit_flares_deg:
@@ -259,9 +264,7 @@ class HeadPrior:
                 px = np.unique(np.round(self.canvas.to_pixel(cam[:, :2])).astype(int), axis=0)
                 px = px[((px >= 0) & (px < size)).all(1)]
                 xy = (px + 0.5) * self.canvas.config.resolution_m - self.canvas.config.half_extent_m - centre2[:2]
-                ang = np.arctan2(xy[:, 1], xy[:, 0])
-                b = ((ang + np.pi) / (2 * np.pi) * c.angle_bins).astype(int) % c.angle_bins
-                beyond = np.hypot(xy[:, 0], xy[:, 1]) > r_skull[b]
+                beyond = np.hypot(xy[:, 0], xy[:, 1]) > r_skull[self._angle_bin(xy)]
                 inside = self.canvas.mask[px[:, 1], px[:, 0]]
                 skin = skin_like[px[:, 1], px[:, 0]]
                 score = (beyond & skin).sum() - c.ears.outside_cost * (beyond & ~inside).sum()
@@ -269,14 +272,19 @@ class HeadPrior:
                     best, best_score = ear, score
         return best if best_score > 0 else None
 
+    def _in_mask(self, points_m: np.ndarray, camera: OrthoCamera) -> np.ndarray:
+        """(N, 3) canonical points -> (N,) bool: inside the person mask (False off the canvas)."""
+        canvas_px = np.round(self.canvas.to_pixel((points_m @ camera.R_cam_from_canonical.T)[:, :2])).astype(int)
+        ok = ((canvas_px >= 0) & (canvas_px < self.canvas.mask.shape[0])).all(1)
+        ok[ok] = self.canvas.mask[canvas_px[ok, 1], canvas_px[ok, 0]]
+        return ok
+
     def _photo_colours(self, points_m: np.ndarray, image_rgb: np.ndarray, camera: OrthoCamera) -> np.ndarray:
         """(N, 3) canonical points -> (M, 3) the photo's colours in [0, 1] at those inside the photo
         and the person mask."""
         h, w = image_rgb.shape[:2]
         px = np.round(camera.project(points_m)[:, :2]).astype(int)
-        canvas_px = np.round(self.canvas.to_pixel((points_m @ camera.R_cam_from_canonical.T)[:, :2])).astype(int)
-        ok = ((px >= 0) & (px < [w, h])).all(1) & ((canvas_px >= 0) & (canvas_px < self.canvas.mask.shape[0])).all(1)
-        ok[ok] = self.canvas.mask[canvas_px[ok, 1], canvas_px[ok, 0]]
+        ok = ((px >= 0) & (px < [w, h])).all(1) & self._in_mask(points_m, camera)
         return image_rgb[px[ok, 1], px[ok, 0]].astype(np.float64) / 255.0
 
     def _skin_and_hair(self, image_rgb: np.ndarray, camera: OrthoCamera,
@@ -284,9 +292,7 @@ class HeadPrior:
         """(3,) the photo's skin at the face's sides and (3,) its hair under the top of the
         silhouette above the forehead (a bald scalp is skin there); None where it shows none."""
         column = landmarks_m[FOREHEAD_TOP].astype(np.float64) + np.outer(np.arange(0, 0.2, 0.0025), [0, 0, 1])
-        cam_xy = (column @ camera.R_cam_from_canonical.T)[:, :2]
-        canvas_px = np.clip(np.round(self.canvas.to_pixel(cam_xy)).astype(int), 0, self.canvas.mask.shape[0] - 1)
-        inside = self.canvas.mask[canvas_px[:, 1], canvas_px[:, 0]]
+        inside = self._in_mask(column, camera)
         top_z = column[np.flatnonzero(inside)[-1], 2] if inside.any() else column[0, 2]
         dx, dz = np.meshgrid(np.linspace(-0.02, 0.02, 5), np.linspace(-0.02, -0.005, 4))
         crown = np.stack([landmarks_m[FOREHEAD_TOP, 0] + dx.ravel(),
@@ -297,15 +303,15 @@ class HeadPrior:
             return None, None
         return np.median(skin, 0), np.median(hair, 0)
 
-    def _photo_shows_ear(self, ear: Ear, image_rgb: np.ndarray, camera: OrthoCamera,
-                         landmarks_m: np.ndarray) -> bool:
-        """Whether the photo shows skin, not hair, in the person mask where the ear would be."""
+    def _photo_shows_ear(self, ear: Ear, image_rgb: np.ndarray, camera: OrthoCamera, landmarks_m: np.ndarray,
+                         skin: np.ndarray | None, hair: np.ndarray | None) -> bool:
+        """Whether the photo shows skin (3,), not hair (3,) (_skin_and_hair), in the person mask
+        where the ear would be."""
         face = camera.project(landmarks_m[FACE_SURFACE].astype(np.float64))[:, :2]
         hull = cv2.convexHull(face.astype(np.float32))
         spots = ear_points(ear)
         px = camera.project(spots)[:, :2]
         beside = np.array([cv2.pointPolygonTest(hull, (float(u), float(v)), False) < 0 for u, v in px])
-        skin, hair = self._skin_and_hair(image_rgb, camera, landmarks_m)
         if skin is None:
             return True
         return shows_skin(self._photo_colours(spots[beside], image_rgb, camera), skin, hair)
@@ -320,7 +326,7 @@ class HeadPrior:
         up2 = R[:2, 2] / np.linalg.norm(R[:2, 2])
         chin2 = (R @ landmarks_m[CHIN].astype(np.float64))[:2]
 
-        r_skull = self._skull_silhouette_radius()
+        r_skull = self.r_skull
         # Ears stand out of a frontal silhouette: where the mask reaches no further than they do,
         # it shows ears, not hair to grow the skull into.
         ears = ear_surface_points(self.ears) - np.asarray(c.skull_centre_m)
