@@ -89,11 +89,17 @@ def jaw_hinge(landmarks_m: np.ndarray) -> np.ndarray:
 
 
 def corner_taper(x: np.ndarray, slit: np.ndarray) -> np.ndarray:
-    """0 at the mouth corners, 1 over the middle of the mouth: how far apart the lips may part there."""
+    """0 at the mouth corners, 1 over the middle of the mouth: how far apart the lips may part there.
+
+    An oval, 1 - (1 - u)^2.5 with u the distance in from the corner over the half-width: the lip gap
+    measured across the inner-lip pairs on the open frames of a speaking actor (lp_d3) is
+    [0.34 0.59 0.80 0.95 1 ...] of the centre's, which this matches to 0.02. The earlier flat-topped
+    profile (smoothstep(u / 0.35)) opened the sides as far as the centre, so the solver could only
+    fit a video's opening with a smaller jawOpen (the driven mouth reached 0.6 of the actor's)."""
     half = 0.5 * (slit[-1, 0] - slit[0, 0])
     mid = 0.5 * (slit[-1, 0] + slit[0, 0])
     u = 1.0 - np.abs(np.asarray(x) - mid) / max(half, 1e-6)
-    return smoothstep(u / 0.35)
+    return 1.0 - (1.0 - np.clip(u, 0.0, 1.0)) ** 2.5
 
 
 class JawField:
