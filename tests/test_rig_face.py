@@ -132,6 +132,18 @@ def test_the_mouth_opens_wide_and_well_past_its_rest_gap(judged, name):
 
 
 @pytest.mark.parametrize("name", PORTRAITS)
+def test_a_small_jaw_opening_reads_as_an_opening(heads, judged, name):
+    """jawOpen 0.2 (the lips ~7 mm apart) must read as parted lips from the front, the way a talking
+    actor's small openings do: by at least 0.025 of the eye span more than at rest. On a smile
+    showing its upper teeth the opening starts at the lower lip, below the teeth; cut midway
+    through the painted teeth, the same opening read 0.007 on the astronaut."""
+    head, j = heads[name], judged[name]
+    small = _landmarks(_render(head, _pose(head, {"jawOpen": 0.2}, 0.0)).rgb)
+    eye_span = _dist(j["rest"], EYE_OUTER_CORNERS)
+    assert _dist(small, LIP_MID) - _dist(j["rest"], LIP_MID) >= 0.025 * eye_span
+
+
+@pytest.mark.parametrize("name", PORTRAITS)
 def test_the_left_eye_closes(judged, name):
     j = judged[name]
     assert _dist(j["posed"], LEFT_EYE_LIDS) <= 0.3 * _dist(j["neutral"], LEFT_EYE_LIDS)
@@ -258,9 +270,10 @@ def test_the_shut_mouth_hides_its_interior_and_the_lips_do_not_gape(closed_head)
         both = after.mask
         assert np.array_equal(after.depth[both], skin_only.depth[both]), yaw
         # The cut lips shade as before but for a faint crease along the slit (each lip's edge
-        # vertices now average only their own lip's triangles).
+        # vertices now average only their own lip's triangles). The slit runs along the lower lip's
+        # edge, where the surface bends most: 31 at most over three views (30 cut midway).
         diff = np.abs(after.rgb.astype(int) - before.rgb.astype(int)).max(axis=2)
-        assert diff.max() <= 30 and (diff > 2).sum() <= 0.01 * both.sum(), yaw
+        assert diff.max() <= 32 and (diff > 2).sum() <= 0.01 * both.sum(), yaw
 
 
 def test_interior_parts_and_jaw_weights(closed_head):

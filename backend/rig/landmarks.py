@@ -74,10 +74,16 @@ def face_scale(landmarks_m: np.ndarray) -> float:
     return float(np.linalg.norm(lm[OUTER_EYE_CORNERS[0]] - lm[OUTER_EYE_CORNERS[1]]) / REFERENCE_EYE_SPAN_M)
 
 
+SLIT_ABOVE_LOWER_LIP = 0.2  # of the way from the lower inner-lip contour up to the upper one
+
+
 def slit_points(landmarks_m: np.ndarray) -> np.ndarray:
-    """(11, 3) the line where the lips meet: midway between the inner-lip contours, right corner first."""
+    """(11, 3) the line where the lips part, right corner first: just above the lower inner-lip
+    contour. Shut lips meet there anyway; lips apart over teeth in a smile show the upper teeth, which
+    stay with the skull while the lower lip drops, so the opening starts at the lower lip."""
     lm = np.asarray(landmarks_m, dtype=np.float64)
-    return 0.5 * (lm[list(UPPER_LIP_INNER)] + lm[list(LOWER_LIP_INNER)])
+    upper, lower = lm[list(UPPER_LIP_INNER)], lm[list(LOWER_LIP_INNER)]
+    return lower + SLIT_ABOVE_LOWER_LIP * (upper - lower)
 
 
 def jaw_hinge(landmarks_m: np.ndarray) -> np.ndarray:
