@@ -2,7 +2,7 @@
 
 Reconstructs the portrait, then renders the face from the front with the backend's own software
 renderer (backend/render.py) at rest and with each ARKit shape at weight 1 (and jawOpen with
-tongueOut), one labelled tile each.
+mouthClose, and with tongueOut), one labelled tile each.
 """
 from __future__ import annotations
 
@@ -27,6 +27,9 @@ def sheet(head, tile_px: int = 160, columns: int = 8, view_m: float = 0.17) -> I
     rig = head.rig
     names = list(rig.expression_names)
     tiles = [("rest", {})] + [(n, {n: 1.0}) for n in names]
+    # mouthClose only means something over an open jaw (alone it presses the lips into each other).
+    if "mouthClose" in names:
+        tiles.append(("jawOpen+mouthClose", {"jawOpen": 0.5, "mouthClose": 0.5}))
     if "tongueOut" in names:
         tiles.append(("jawOpen+tongueOut", {"jawOpen": 1.0, "tongueOut": 1.0}))
     weights = np.zeros((len(tiles), len(names)), np.float32)

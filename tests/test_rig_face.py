@@ -327,8 +327,19 @@ def test_every_mouth_shape_changes_the_lip_gap_as_the_landmark_basis_says(heads,
         return np.linalg.norm((a - b)[[0, 2]]) / iod
 
     mesh0, basis0 = gap(head.verts_m[upper], head.verts_m[lower]), gap(lm[13], lm[14])
+    def change(k: list[int]) -> tuple[float, float]:
+        b, d = basis[k].sum(axis=0), deltas[k].sum(axis=0)
+        return (gap(head.verts_m[upper] + d[upper], head.verts_m[lower] + d[lower]) - mesh0,
+                gap(lm[13] + b[13], lm[14] + b[14]) - basis0)
+
     for shape in MOUTH_SHAPES:
-        k = names.index(shape)
-        want = gap(lm[13] + basis[k, 13], lm[14] + basis[k, 14]) - basis0
-        got = gap(head.verts_m[upper] + deltas[k, upper], head.verts_m[lower] + deltas[k, lower]) - mesh0
+        if shape == "mouthClose":
+            continue  # ARKit's mouthClose shuts the lips over an open jaw; alone it pushes them through each other
+        got, want = change([names.index(shape)])
         assert abs(got - want) <= 0.005 + 0.15 * abs(want), (shape, round(got, 4), round(want, 4))
+    # jawOpen with mouthClose keeps the lips together: within a tenth of the jaw's own opening (the
+    # astronaut's lips, 11 mm apart at rest, meet within 8 % at their painted edges; a mouthClose of
+    # a fixed 9 mm, as before, left three quarters of it open).
+    jaw_open, _ = change([names.index("jawOpen")])
+    got, want = change([names.index("jawOpen"), names.index("mouthClose")])
+    assert abs(got - want) <= 0.1 * jaw_open, (round(got, 4), round(want, 4), round(jaw_open, 4))

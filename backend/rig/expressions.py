@@ -31,6 +31,11 @@ BLINK_MEET = 0.0  # a blink's lids meet this fraction of the opening above the l
 # instead of stretching over the eye as a dark band that reads as an opening.
 BLINK_LID_FOLLOW = (1.2, 0.9)
 JAW_OPEN_RAD = 0.36  # jawOpen = 1 turns the jaw ~21 degrees: a wide-open mouth (~3.8 cm between the lips)
+# mouthClose = 1 shuts the lips that jawOpen = 1 parts (ARKit: the lips closed whatever the jaw
+# does), the lower lip covering this share of the way and the upper lip the rest; skin within
+# CLOSE_RADIUS_MM of a lip follows it.
+CLOSE_LOWER_SHARE = 2.0 / 3.0
+CLOSE_RADIUS_MM = 7.0
 
 
 @dataclass(frozen=True)
@@ -83,7 +88,6 @@ SYMMETRIC: dict[str, tuple[Move, ...]] = {
     "mouthRollUpper": (Move(UPPER_LIP_OUTER[2:9], (0.0, 4.0, -2.0), 6.0, "upper"),),
     "mouthShrugLower": (Move(LOWER_LIP_OUTER[3:8] + (18, 200, 199, 175), (0.0, -1.0, 3.0), 12.0, "lower"),),
     "mouthShrugUpper": (Move(UPPER_LIP_OUTER[3:8], (0.0, -0.5, 2.5), 9.0, "upper"),),
-    "mouthClose": (Move(_LOWER_LIPS, (0.0, 0.0, 6.0), 7.0, "lower"), Move(_UPPER_LIPS, (0.0, 0.0, -3.0), 6.0, "upper")),
     "browInnerUp": (Move(_BROW_INNER_L + mirror(_BROW_INNER_L), (0.0, 0.0, 6.0), 14.0, "brow"),
                     Move((9, 151, 108, 337), (0.0, 0.0, 3.0), 15.0, "brow")),
     "cheekPuff": (Move(_CHEEK[:3] + (427, 436, 416, 434), (6.0, -2.0, 0.0), 16.0),),
@@ -208,10 +212,38 @@ class _Face:
     def jaw_shape(self, name: str) -> np.ndarray:
         return jaw_delta(name, self.lm, self.jaw_weight, self.jaw.hinge, self.s)
 
+    def close_shape(self) -> np.ndarray:
+        """(478, 3) mouthClose at weight 1: each lip moves its share of the opening that jawOpen = 1
+        makes between the inner-lip pairs above and below it, so jawOpen = mouthClose keeps the
+        lips together (lp_d9's sealed lips over a dropped jaw, solved as jaw = close = 0.1, stayed
+        3 mm apart on the head when mouthClose closed a fixed 9 mm per unit)."""
+        up, low = list(UPPER_LIP_INNER), list(LOWER_LIP_INNER)
+        # The jaw's opening where the lips part (the slit; the head's mesh cuts there), (11, 3):
+        # each lip's jaw weight at the same point, zero at the shared corners.
+        slit = self.jaw.slit
+        opening = (jaw_delta("jawOpen", slit, self.jaw_weight[low], self.jaw.hinge, self.s)
+                   - jaw_delta("jawOpen", slit, self.jaw_weight[up], self.jaw.hinge, self.s))
+        x = slit[:, 0]
+        order = np.argsort(x)
+        out = np.zeros((478, 3))
+        for lips, share, gate in ((list(_LOWER_LIPS), -CLOSE_LOWER_SHARE, 1.0 - self.upper),
+                                  (list(_UPPER_LIPS), 1.0 - CLOSE_LOWER_SHARE, self.upper)):
+            delta = share * np.stack([np.interp(self.lm[lips, 0], x[order], opening[order, k])
+                                      for k in range(3)], axis=1)  # (n, 3)
+            d = np.linalg.norm(self.lm[:, None, :] - self.lm[None, lips, :], axis=2)  # (478, n)
+            nearest = d.argmin(axis=1)
+            w = np.exp(-(d.min(axis=1) / (CLOSE_RADIUS_MM * MM * self.s)) ** 2) * gate
+            w[lips] = 1.0
+            out += w[:, None] * delta[nearest]
+        out[list(IRISES[0] + IRISES[1])] = 0.0
+        return out
+
     def shape(self, name: str) -> np.ndarray:
         """(478, 3) displacement at weight 1 of one supported ARKit shape."""
         if name in JAW_SHAPES:
             return self.jaw_shape(name)
+        if name == "mouthClose":
+            return self.close_shape()
         if name == "mouthRight":
             d = self.symmetric("mouthLeft")
             return d * [-1.0, 1.0, 1.0]
