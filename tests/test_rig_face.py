@@ -327,6 +327,7 @@ def test_every_mouth_shape_changes_the_lip_gap_as_the_landmark_basis_says(heads,
         return np.linalg.norm((a - b)[[0, 2]]) / iod
 
     mesh0, basis0 = gap(head.verts_m[upper], head.verts_m[lower]), gap(lm[13], lm[14])
+
     def change(k: list[int]) -> tuple[float, float]:
         b, d = basis[k].sum(axis=0), deltas[k].sum(axis=0)
         return (gap(head.verts_m[upper] + d[upper], head.verts_m[lower] + d[lower]) - mesh0,

@@ -133,13 +133,19 @@ class _Face:
         gate[list(L.MOUTH_CORNERS)] = 0.5
         return gate
 
+    def _reach(self, core: list[int], radius_mm: float) -> tuple[np.ndarray, np.ndarray]:
+        """-> (478,) how much each landmark follows the ``core`` landmarks (1 on them, a Gaussian of
+        the distance to the nearest one elsewhere) and (478,) that nearest one (index into core)."""
+        d = np.linalg.norm(self.lm[:, None, :] - self.lm[None, core, :], axis=2)  # (478, n)
+        w = np.exp(-(d.min(axis=1) / (radius_mm * MM * self.s)) ** 2)
+        w[core] = 1.0
+        return w, d.argmin(axis=1)
+
     def move(self, m: Move, side: str) -> np.ndarray:
         """(478, 3) displacement of one Move on `side` ("left" as written, "right" mirrored)."""
         core = list(m.core if side == "left" else mirror(m.core))
         vec = np.array(m.mm) * MM * self.s * ([1.0, 1.0, 1.0] if side == "left" else [-1.0, 1.0, 1.0])
-        d = np.linalg.norm(self.lm[:, None, :] - self.lm[None, core, :], axis=2).min(axis=1)
-        w = np.exp(-(d / (m.radius_mm * MM * self.s)) ** 2)
-        w[core] = 1.0
+        w, _ = self._reach(core, m.radius_mm)
         if m.gate == "upper":
             w = w * self.upper
         elif m.gate == "lower":
@@ -230,11 +236,8 @@ class _Face:
                                   (list(_UPPER_LIPS), 1.0 - CLOSE_LOWER_SHARE, self.upper)):
             delta = share * np.stack([np.interp(self.lm[lips, 0], x[order], opening[order, k])
                                       for k in range(3)], axis=1)  # (n, 3)
-            d = np.linalg.norm(self.lm[:, None, :] - self.lm[None, lips, :], axis=2)  # (478, n)
-            nearest = d.argmin(axis=1)
-            w = np.exp(-(d.min(axis=1) / (CLOSE_RADIUS_MM * MM * self.s)) ** 2) * gate
-            w[lips] = 1.0
-            out += w[:, None] * delta[nearest]
+            w, nearest = self._reach(lips, CLOSE_RADIUS_MM)
+            out += (w * gate)[:, None] * delta[nearest]
         out[list(IRISES[0] + IRISES[1])] = 0.0
         return out
 
