@@ -51,6 +51,23 @@ SWEEP = tuple(View(f"sweep{y:+d}", y, f"yaw {y:+d}") for y in (-70, -65, -60, -5
                                                                  45, 50, 55, 60, 65, 70))
 
 
+def framed_twin(view: View) -> View:
+    """The view of FRAMED_VIEWS that looks along a camera-relative view of VIEWS (same direction,
+    the judge's framing)."""
+    return next(v for v in FRAMED_VIEWS if v.yaw_deg == view.yaw_deg)
+
+
+def found_either(photo_score: float | None, framed_score: float | None) -> float | None:
+    """A turned view's verdict: the detector's best score over the photo's framing and the judge's
+    one framing (None: no face at either). mediapipe's full-range detector misses faces that fill
+    the frame (a close crop's head) and some that are small in it (a wide shot's), in turned views
+    whose faces are plain at the other scale; the same camera direction at two distances is what
+    a photographer would try. The back must show no face at either, so the rule is as strict there
+    as it is lenient at the sides."""
+    found = [s for s in (photo_score, framed_score) if s is not None]
+    return max(found, default=None)
+
+
 def sweep_twin(view: View) -> View | None:
     """The view of VIEWS that a SWEEP view's camera equals (both camera-relative), or None: its
     render and detection are shared, not done twice."""
@@ -138,6 +155,8 @@ def render_views(head: Reconstruction) -> dict[str, RenderResult]:
     for view in SWEEP:
         twin = sweep_twin(view)
         renders[view.name] = renders[twin.name] if twin else draw(view_camera(head, view))
+        renders["framed-" + view.name] = (renders[framed_twin(twin).name] if twin
+                                          else draw(framed(view_camera(head, view), head)))
     return renders
 
 
@@ -174,20 +193,29 @@ def judge_head(photo: Perception, head: Reconstruction, renders: dict[str, Rende
                                          else landmark_nme(found, expected, frontal_iod_px))
         return record
 
-    def sweep_score(view: View) -> float | None:
+    def sweep_scores(view: View) -> dict:
         twin = sweep_twin(view)
-        return views[twin.name]["face_score"] if twin else judge.face_score(renders[view.name].rgb)
+        if twin:
+            photo, at_framing = views[twin.name]["face_score"], framed_views[framed_twin(twin).name]["face_score"]
+        else:
+            photo = judge.face_score(renders[view.name].rgb)
+            at_framing = judge.face_score(renders["framed-" + view.name].rgb)
+        return {"yaw_deg": view.yaw_deg, "face_score": found_either(photo, at_framing),
+                "photo_face_score": photo, "framed_face_score": at_framing}
 
     views = {view.name: judge_view(view) for view in VIEWS}
+    framed_views = {view.name: judge_view(view) for view in FRAMED_VIEWS}
+    for view in VIEWS:  # the targets' verdict: a face at the photo's framing or the judge's
+        twin = framed_views[framed_twin(view).name]
+        views[view.name]["face_found"] = found_either(views[view.name]["face_score"], twin["face_score"]) is not None
     size = eye_level_size(head.verts_m, head.landmarks_m)
     return {
         "input_yaw_deg": camera_yaw_deg(head.camera.R_cam_from_canonical),
         "input_view": input_view,
         "views": views,
         "head_views": {view.name: judge_view(view) for view in HEAD_VIEWS},
-        "framed_views": {view.name: judge_view(view) for view in FRAMED_VIEWS},
-        "sweep": {view.name: {"yaw_deg": view.yaw_deg, "face_score": sweep_score(view)}
-                  for view in SWEEP},
+        "framed_views": framed_views,
+        "sweep": {view.name: sweep_scores(view) for view in SWEEP},
         "mesh": {**asdict(mesh_sanity(head.verts_m, head.faces)),
                  "texture_px": int(head.texture.shape[0]),
                  "head_width_eye_level_m": size.breadth_m,

@@ -151,6 +151,12 @@ def _rate(flags: list) -> float | None:
     return float(np.mean(flags)) if flags else None
 
 
+def _found(view: dict) -> bool:
+    """A camera-relative view's verdict (face_found: at either framing), or the photo framing's
+    alone in records written before there were two."""
+    return view.get("face_found", view["face_detected"])
+
+
 def aggregate(records: list[dict]) -> dict:
     """Means over the heads that were made; rates over the views rendered (two per |yaw|), the
     camera-relative ones ("views", the issue's targets), the head-relative ones ("head_views",
@@ -169,6 +175,7 @@ def aggregate(records: list[dict]) -> dict:
     framed60 = pick("framed_views", ("framed-60", "framed+60"))
     framed_back = pick("framed_views", ("framed-back",))
     sweep = [v["face_score"] for r in ok for v in r.get("sweep", {}).values()]
+    photo_sweep = [v.get("photo_face_score", v["face_score"]) for r in ok for v in r.get("sweep", {}).values()]
     return {
         "images": len(records),
         "succeeded": len(ok),
@@ -176,10 +183,16 @@ def aggregate(records: list[dict]) -> dict:
         "mean_silhouette_iou": _mean([r["input_view"]["silhouette_iou"] for r in ok]),
         "mean_nme_input_view": _mean([r["input_view"]["nme"] for r in ok]),
         "landmarks_found_input_view": _rate([r["input_view"]["landmarks_found"] for r in ok]),
-        "detection_rate_yaw30": _rate([v["face_detected"] for v in at30]),
-        "detection_rate_yaw60": _rate([v["face_detected"] for v in at60]),
-        "detection_rate_profile": _rate([v["face_detected"] for v in pick("views", ("profile",))]),
-        "detection_rate_back": _rate([v["face_detected"] for v in back]),
+        # The targets' verdict: a face at the photo's framing or the judge's one framing
+        # (backend.evaluation.found_either); records from before it count the photo's alone.
+        "detection_rate_yaw30": _rate([_found(v) for v in at30]),
+        "detection_rate_yaw60": _rate([_found(v) for v in at60]),
+        "detection_rate_profile": _rate([_found(v) for v in pick("views", ("profile",))]),
+        "detection_rate_back": _rate([_found(v) for v in back]),
+        # The same views judged at the photo's framing alone.
+        "photo_detection_rate_yaw30": _rate([v["face_detected"] for v in at30]),
+        "photo_detection_rate_yaw60": _rate([v["face_detected"] for v in at60]),
+        "photo_detection_rate_back": _rate([v["face_detected"] for v in back]),
         "mean_nme_yaw30": _mean([v["nme"] for v in at30]),
         "mean_nme_yaw60": _mean([v["nme"] for v in at60]),
         # Head-relative views (backend/evaluation.py HEAD_VIEWS): no targets of their own.
@@ -196,6 +209,8 @@ def aggregate(records: list[dict]) -> dict:
         # with a missed view counted as 0 (moves before a view flips). No targets.
         "sweep_detection_rate": _rate([s is not None for s in sweep]),
         "sweep_mean_face_score": _mean([s or 0.0 for s in sweep]),
+        "photo_sweep_detection_rate": _rate([s is not None for s in photo_sweep]),
+        "photo_sweep_mean_face_score": _mean([s or 0.0 for s in photo_sweep]),
         "mean_abs_input_yaw_deg": _mean([abs(r["input_yaw_deg"]) for r in ok if "input_yaw_deg" in r]),
         "all_watertight": all(r["mesh"]["watertight"] for r in ok) if ok else None,
         "all_one_component": all(r["mesh"]["components"] == 1 for r in ok) if ok else None,

@@ -37,7 +37,11 @@ ABOUT = {
     "renderer": "backend.render.render_textured: the backend's own software rasteriser "
                 "(orthographic, soft headlight), not Blender; renders at the photo's size and scale",
     "judge": "mediapipe 0.10.21: full-range face detection (model_selection=1, confidence 0.5) "
-             "for face_detected; face mesh (478 points) via backend.perception.Perceiver for landmarks",
+             "for face_detected; face mesh (478 points) via backend.perception.Perceiver for landmarks. "
+             "The targets' verdict on a camera-relative view is face_found: a face at the photo's "
+             "framing (face_detected) or at the judge's one framing (its framed_views twin); the "
+             "detector misses plain turned faces that fill the frame, and the back must show none at "
+             "either (backend.evaluation.found_either). photo_* aggregate keys: the photo's framing alone",
     "silhouette_iou": "input-view render mask vs the photo's person mask (selfie segmentation > 0.5), "
                       "both within backend.metrics.bust_region(prior.bust_bottom_z_m, "
                       "prior.shoulder_half_breadth_m)",
@@ -61,7 +65,9 @@ ABOUT = {
                     "origin centred across it (backend.evaluation.Framing), whatever the photo's "
                     "crop: the full-range detector misses faces that fill the frame",
     "yaw_sweep": "sweep (sweep-70 ... sweep+70; sweep_* aggregate keys, no targets): the face detector's "
-                 "score on camera-relative views at yaw +-45, 50, 55, 60, 65, 70 (null: no face). "
+                 "score on camera-relative views at yaw +-45, 50, 55, 60, 65, 70 (null: no face), the "
+                 "better of the photo's framing (photo_face_score; photo_sweep_* keys) and the judge's "
+                 "(framed_face_score). "
                  "Scores near 60 deg sit at 0.6-0.7 against the 0.5 cut-off, so the two +-60 views "
                  "flip on small changes; the sweep's rate and mean score (missed = 0) move steadily",
     "input_yaw_deg": "backend.metrics.camera_yaw_deg of the estimated photo camera: the angle of the "
@@ -140,15 +146,17 @@ def _labels(record: dict) -> list[tuple[str, str, tuple]]:
            ("input view", f"IoU {fit['silhouette_iou']:.3f} {nme}", PLAIN)]
     for view in VIEWS:
         seen = record["views"][view.name]
+        found = seen.get("face_found", seen["face_detected"])
+        # "framed": found at the judge's one framing only, not at the photo's
+        where = "" if seen["face_detected"] == found else " (framed)"
         if view.name == "back":
-            found = seen["face_detected"]
-            out.append((view.label, "FACE found" if found else "no face", BAD if found else GOOD))
+            out.append((view.label, f"FACE found{where}" if found else "no face", BAD if found else GOOD))
             continue
-        text = "face" if seen["face_detected"] else "NO face"
+        text = f"face{where}" if found else "NO face"
         if seen["nme"] is not None:
             text += f", NME {100 * seen['nme']:.1f}%"
         miss = PLAIN if view.name == "profile" else BAD  # a profile may well hide the face
-        out.append((view.label, text, GOOD if seen["face_detected"] else miss))
+        out.append((view.label, text, GOOD if found else miss))
     return out
 
 
@@ -229,14 +237,21 @@ def main() -> int:
           f"±30 {_pct(summary['head_detection_rate_yaw30'])} ±60 {_pct(summary['head_detection_rate_yaw60'])}, "
           f"NME ±30 {_pct(summary['head_mean_nme_yaw30'])}; "
           f"mean |input yaw| {'n/a' if yaw is None else f'{yaw:.0f} deg'}")
+    print(f"  at the photo's framing alone (no targets): detected "
+          f"±30 {_pct(summary['photo_detection_rate_yaw30'])} "
+          f"±60 {_pct(summary['photo_detection_rate_yaw60'])} "
+          f"back {_pct(summary['photo_detection_rate_back'])}")
     print(f"  at one framing for every head (no targets): detected "
           f"±30 {_pct(summary['framed_detection_rate_yaw30'])} "
           f"±60 {_pct(summary['framed_detection_rate_yaw60'])} "
           f"back {_pct(summary['framed_detection_rate_back'])}, "
           f"NME ±30 {_pct(summary['framed_mean_nme_yaw30'])}")
     score = summary["sweep_mean_face_score"]
-    print(f"  yaw sweep +-45..70 (no targets): detected {_pct(summary['sweep_detection_rate'])}, "
-          f"mean score {'n/a' if score is None else f'{score:.3f}'} (missed = 0)")
+    photo_score = summary["photo_sweep_mean_face_score"]
+    print(f"  yaw sweep +-45..70, either framing (no targets): detected {_pct(summary['sweep_detection_rate'])}, "
+          f"mean score {'n/a' if score is None else f'{score:.3f}'} (missed = 0); photo's framing alone: "
+          f"{_pct(summary['photo_sweep_detection_rate'])}, "
+          f"{'n/a' if photo_score is None else f'{photo_score:.3f}'}")
     print(f"wrote {args.out / 'metrics.json'} and {args.out / 'contact_sheet.png'}")
     print(summary_line(summary, report["targets"]))
     return 0
@@ -246,7 +261,7 @@ def _one_line(record: dict) -> str:
     if record["status"] != "ok":
         return f"FAILED {record['error']['code']}: {record['error']['message']}"
     fit, views = record["input_view"], record["views"]
-    det = lambda names: f"{sum(views[n]['face_detected'] for n in names)}/{len(names)}"  # noqa: E731
+    det = lambda names: f"{sum(views[n]['face_found'] for n in names)}/{len(names)}"  # noqa: E731
     return (f"IoU {fit['silhouette_iou']:.3f}, NME {_pct(fit['nme'])}, detected ±30 "
             f"{det(['yaw-30', 'yaw+30'])} ±60 {det(['yaw-60', 'yaw+60'])} back "
             f"{det(['back'])}; input yaw {record['input_yaw_deg']:+.0f}, head-relative ±60 "
