@@ -38,7 +38,7 @@ HEAD_VIEWS = (View("head-60", -60, "head -60"), View("head-30", -30, "head -30")
 
 # The camera-relative views again, each at the judge's one framing (Framing) instead of the photo's
 # size and scale, so a close crop and a wide shot of a head are judged alike. No targets of their
-# own: reported beside the views, never instead of them.
+# own: a view of VIEWS counts as found when its twin here or itself shows a face (found_either).
 FRAMED_VIEWS = (View("framed-60", -60, "framed -60"), View("framed-30", -30, "framed -30"),
                 View("framed+30", 30, "framed +30"), View("framed+60", 60, "framed +60"),
                 View("framed-profile", 90, "framed profile 90"),

@@ -221,3 +221,27 @@ def test_the_yaw_sweep_counts_found_views_and_scores_a_missed_one_as_zero():
     assert summary["sweep_mean_face_score"] == pytest.approx(0.55)
     assert aggregate([_record("c", 0.95, 0.02)])["sweep_detection_rate"] is None  # older records
     assert not any(row["metric"].startswith("sweep_") for row in check_targets(summary))
+
+
+def test_a_turned_view_counts_a_face_found_at_either_framing_and_so_does_the_back():
+    """The targets read face_found (the photo's framing or the judge's one framing); a face at
+    either framing behind the head counts against it just the same."""
+    found_at_framing_only = {"face_detected": False, "face_found": True, "nme": None}
+    records = [_record("a", 0.95, 0.02, seen60=(False, False)), _record("b", 0.95, 0.02, back=False)]
+    records[0]["views"]["yaw+60"] = found_at_framing_only
+    records[1]["views"]["back"] = {"face_detected": False, "face_found": True}
+    summary = aggregate(records)
+    assert summary["detection_rate_yaw60"] == 0.5  # a: +60 at the framing; b: -60 at the photo's
+    assert summary["photo_detection_rate_yaw60"] == 0.25
+    assert summary["detection_rate_back"] == 0.5
+    assert summary["photo_detection_rate_back"] == 0.0
+    assert not any(row["metric"].startswith("photo_") for row in check_targets(summary))
+
+
+def test_the_verdict_is_the_better_score_of_the_two_framings():
+    from backend.evaluation import found_either
+
+    assert found_either(None, None) is None
+    assert found_either(0.62, None) == 0.62
+    assert found_either(None, 0.81) == 0.81
+    assert found_either(0.55, 0.81) == 0.81
