@@ -196,7 +196,8 @@ def judge_head(photo: Perception, head: Reconstruction, renders: dict[str, Rende
     def sweep_scores(view: View) -> dict:
         twin = sweep_twin(view)
         if twin:
-            photo, at_framing = views[twin.name]["face_score"], framed_views[framed_twin(twin).name]["face_score"]
+            photo = views[twin.name]["face_score"]
+            at_framing = framed_views[framed_twin(twin).name]["face_score"]
         else:
             photo = judge.face_score(renders[view.name].rgb)
             at_framing = judge.face_score(renders["framed-" + view.name].rgb)
@@ -206,8 +207,8 @@ def judge_head(photo: Perception, head: Reconstruction, renders: dict[str, Rende
     views = {view.name: judge_view(view) for view in VIEWS}
     framed_views = {view.name: judge_view(view) for view in FRAMED_VIEWS}
     for view in VIEWS:  # the targets' verdict: a face at the photo's framing or the judge's
-        twin = framed_views[framed_twin(view).name]
-        views[view.name]["face_found"] = found_either(views[view.name]["face_score"], twin["face_score"]) is not None
+        at_framing = framed_views[framed_twin(view).name]["face_score"]
+        views[view.name]["face_found"] = found_either(views[view.name]["face_score"], at_framing) is not None
     size = eye_level_size(head.verts_m, head.landmarks_m)
     return {
         "input_yaw_deg": camera_yaw_deg(head.camera.R_cam_from_canonical),

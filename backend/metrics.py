@@ -175,7 +175,8 @@ def aggregate(records: list[dict]) -> dict:
     framed60 = pick("framed_views", ("framed-60", "framed+60"))
     framed_back = pick("framed_views", ("framed-back",))
     sweep = [v["face_score"] for r in ok for v in r.get("sweep", {}).values()]
-    photo_sweep = [v.get("photo_face_score", v["face_score"]) for r in ok for v in r.get("sweep", {}).values()]
+    photo_sweep = [v.get("photo_face_score", v["face_score"])
+                   for r in ok for v in r.get("sweep", {}).values()]
     return {
         "images": len(records),
         "succeeded": len(ok),

@@ -150,7 +150,8 @@ def _labels(record: dict) -> list[tuple[str, str, tuple]]:
         # "framed": found at the judge's one framing only, not at the photo's
         where = "" if seen["face_detected"] == found else " (framed)"
         if view.name == "back":
-            out.append((view.label, f"FACE found{where}" if found else "no face", BAD if found else GOOD))
+            verdict = f"FACE found{where}" if found else "no face"
+            out.append((view.label, verdict, BAD if found else GOOD))
             continue
         text = f"face{where}" if found else "NO face"
         if seen["nme"] is not None:
@@ -248,7 +249,8 @@ def main() -> int:
           f"NME ±30 {_pct(summary['framed_mean_nme_yaw30'])}")
     score = summary["sweep_mean_face_score"]
     photo_score = summary["photo_sweep_mean_face_score"]
-    print(f"  yaw sweep +-45..70, either framing (no targets): detected {_pct(summary['sweep_detection_rate'])}, "
+    print(f"  yaw sweep +-45..70, either framing (no targets): "
+          f"detected {_pct(summary['sweep_detection_rate'])}, "
           f"mean score {'n/a' if score is None else f'{score:.3f}'} (missed = 0); photo's framing alone: "
           f"{_pct(summary['photo_sweep_detection_rate'])}, "
           f"{'n/a' if photo_score is None else f'{photo_score:.3f}'}")
