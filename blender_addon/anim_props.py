@@ -20,7 +20,7 @@ import bpy
 from bpy.props import (BoolProperty, EnumProperty, FloatProperty, FloatVectorProperty,
                        PointerProperty)
 
-from .shared.controls import ARKIT_GROUPS, ARKIT_NAMES, MAX_POSE_ANGLE_RAD, POSE_JOINTS
+from .shared.controls import ARKIT_GROUPS, ARKIT_HINTS, ARKIT_NAMES, MAX_POSE_ANGLE_RAD, POSE_JOINTS
 
 PROP_EXPRESSIONS = "headlift_expressions"  # list[str]: what the head supports, ARKit order
 PROP_JOINTS = "headlift_joints"  # list[str]
@@ -39,7 +39,8 @@ def _control_annotations() -> dict:
     ann = {}
     for name in ARKIT_NAMES:
         ann[name] = FloatProperty(
-            name=name, description=f"ARKit blendshape '{name}' (0 = rest, 1 = full)",
+            name=name, description=f"ARKit blendshape '{name}' (0 = rest, 1 = full)"
+                                   + (f"; {ARKIT_HINTS[name]}" if name in ARKIT_HINTS else ""),
             default=0.0, min=-2.0, max=2.0, soft_min=0.0, soft_max=1.0,
             options={'ANIMATABLE'}, update=_on_control_changed)
     for joint in POSE_JOINTS:

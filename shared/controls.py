@@ -30,6 +30,13 @@ ARKIT_NAMES: tuple[str, ...] = (
     "tongueOut",
 )
 
+# What a slider's tooltip says beyond "0 = rest, 1 = full", for shapes whose ARKit meaning
+# surprises when the slider is moved alone.
+ARKIT_HINTS: dict[str, str] = {
+    "mouthClose": "closes the lips over an open jaw: key it with jawOpen (at most as high); "
+                  "alone it presses the lips into each other",
+}
+
 # Panel groups, in the order an animator scans a face.
 ARKIT_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Jaw", tuple(n for n in ARKIT_NAMES if n.startswith("jaw"))),

@@ -407,7 +407,8 @@ def scenario_anim_live(args: dict) -> dict:
     rest = _mesh_verts(obj)
     names = anim_props.supported_expressions(obj)
     out = {"groups": [[label, members] for label, members in anim_props.visible_groups(names)],
-           "animatable": [], "cases": []}
+           "animatable": [], "cases": [],
+           "tooltips": {n: type(obj.headlift_anim).bl_rna.properties[n].description for n in names}}
     for path in ("headlift_anim.head", "headlift_anim.neck", *[f"headlift_anim.{n}" for n in names[:3]]):
         out["animatable"].append([path, obj.keyframe_insert(path, frame=1)])
     bpy.ops.ed.undo_push(message="keys")

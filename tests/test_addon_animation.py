@@ -67,6 +67,14 @@ def test_the_panel_lists_only_the_expressions_the_head_supports_in_face_groups(h
     assert labels == [label for label in order if label in labels]
 
 
+def test_the_mouth_close_slider_says_it_goes_with_jaw_open(head, scenario):
+    # ARKit's mouthClose closes the lips over an open jaw; moved alone it presses them together.
+    if not supports(head, "mouthClose"):
+        pytest.skip("this head has no mouthClose")
+    tooltip = scenario("anim_live")["tooltips"]["mouthClose"]
+    assert "jawOpen" in tooltip, tooltip
+
+
 def test_every_slider_is_an_animatable_property(scenario):
     live = scenario("anim_live")
     assert live["animatable"] and all(ok for _, ok in live["animatable"])
