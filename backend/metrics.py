@@ -151,7 +151,7 @@ def _rate(flags: list) -> float | None:
     return float(np.mean(flags)) if flags else None
 
 
-def _found(view: dict) -> bool:
+def view_found(view: dict) -> bool:
     """A camera-relative view's verdict (face_found: at either framing), or the photo framing's
     alone in records written before there were two."""
     return view.get("face_found", view["face_detected"])
@@ -186,10 +186,10 @@ def aggregate(records: list[dict]) -> dict:
         "landmarks_found_input_view": _rate([r["input_view"]["landmarks_found"] for r in ok]),
         # The targets' verdict: a face at the photo's framing or the judge's one framing
         # (backend.evaluation.found_either); records from before it count the photo's alone.
-        "detection_rate_yaw30": _rate([_found(v) for v in at30]),
-        "detection_rate_yaw60": _rate([_found(v) for v in at60]),
-        "detection_rate_profile": _rate([_found(v) for v in pick("views", ("profile",))]),
-        "detection_rate_back": _rate([_found(v) for v in back]),
+        "detection_rate_yaw30": _rate([view_found(v) for v in at30]),
+        "detection_rate_yaw60": _rate([view_found(v) for v in at60]),
+        "detection_rate_profile": _rate([view_found(v) for v in pick("views", ("profile",))]),
+        "detection_rate_back": _rate([view_found(v) for v in back]),
         # The same views judged at the photo's framing alone.
         "photo_detection_rate_yaw30": _rate([v["face_detected"] for v in at30]),
         "photo_detection_rate_yaw60": _rate([v["face_detected"] for v in at60]),

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from backend.errors import BackendError, error_code_for  # noqa: E402
 from backend.evaluation import VIEWS, Judge, judge_head, render_views  # noqa: E402
 from backend.imagefile import decode_image  # noqa: E402
-from backend.metrics import aggregate, check_targets  # noqa: E402
+from backend.metrics import aggregate, check_targets, view_found  # noqa: E402
 from backend.perception import shared_perceiver  # noqa: E402
 from backend.pipeline import ReconstructConfig, reconstruct  # noqa: E402
 
@@ -146,7 +146,7 @@ def _labels(record: dict) -> list[tuple[str, str, tuple]]:
            ("input view", f"IoU {fit['silhouette_iou']:.3f} {nme}", PLAIN)]
     for view in VIEWS:
         seen = record["views"][view.name]
-        found = seen.get("face_found", seen["face_detected"])
+        found = view_found(seen)
         # "framed": found at the judge's one framing only, not at the photo's
         where = "" if seen["face_detected"] == found else " (framed)"
         if view.name == "back":
