@@ -2,32 +2,18 @@
 where the photo's hair hangs over them."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 
-from backend.camera import estimate_camera
 from backend.ears import EarConfig, ear_surface_points, ear_weight, place_ears
-from backend.head_prior import CHIN, HeadPrior
+from backend.head_prior import HeadPrior
 from backend.imagefile import decode_image
-from backend.perception import shared_perceiver
 from backend.pipeline import ReconstructConfig, reconstruct
 from backend.rig import pose_vertices
 from backend.rig.landmarks import face_scale
-from backend.silhouette import build_canvas
+from priors import prior_of
 from texture_probe import texture_colour
-
-
-def _prior(portraits_dir: Path, name: str, use_photo: bool = True) -> tuple[HeadPrior, np.ndarray]:
-    """The head prior of a portrait; use_photo False: both ears, whatever the photo shows there."""
-    image = decode_image((portraits_dir / name).read_bytes())
-    seen = shared_perceiver()(image)
-    config = ReconstructConfig()
-    camera, landmarks_m = estimate_camera(seen.landmarks_px, (image.shape[1], image.shape[0]), config.camera)
-    canvas = build_canvas(seen.person_mask, camera, landmarks_m[CHIN], config.canvas)
-    return HeadPrior(landmarks_m, camera, canvas, config.prior, image if use_photo else None), landmarks_m
 
 
 def _outer_points(prior: HeadPrior) -> torch.Tensor:
@@ -37,7 +23,7 @@ def _outer_points(prior: HeadPrior) -> torch.Tensor:
 
 
 def test_the_ears_sit_behind_the_jaw_at_eye_height(portraits_dir):
-    _, lm = _prior(portraits_dir, "fr_obama.jpg")
+    _, lm = prior_of(portraits_dir, "fr_obama.jpg")
     ears = place_ears(lm, lambda y, z: 0.075)
     s = face_scale(lm)
     right, left = ears
@@ -58,8 +44,8 @@ def test_the_ears_sit_behind_the_jaw_at_eye_height(portraits_dir):
 def test_each_ear_is_fitted_to_the_ear_the_photo_shows(portraits_dir):
     # fr_obama's ears stand out of his silhouette: each fitted ear reaches into that bump and
     # barely out of the person mask, and lies within the fit's reach of the anatomical place.
-    prior, lm = _prior(portraits_dir, "fr_obama.jpg")
-    plain, _ = _prior(portraits_dir, "fr_obama.jpg", use_photo=False)
+    prior, lm = prior_of(portraits_dir, "fr_obama.jpg")
+    plain, _ = prior_of(portraits_dir, "fr_obama.jpg", use_photo=False)
     canvas, R = prior.canvas, prior.R.numpy().astype(np.float64)
     for fitted, default in zip(prior.ears, plain.ears):
         assert abs(fitted.centre[2] - default.centre[2]) <= 0.021
@@ -72,8 +58,8 @@ def test_each_ear_is_fitted_to_the_ear_the_photo_shows(portraits_dir):
 def test_short_hair_shows_the_ears_and_long_hair_covers_them(portraits_dir, name, shows_ears):
     # Just outside where each ear's outer face would be: air beside a short-haired head's ears,
     # inside the hair that hangs over a long-haired head's.
-    outside_ears = _outer_points(_prior(portraits_dir, name, use_photo=False)[0])
-    prior, _ = _prior(portraits_dir, name)
+    outside_ears = _outer_points(prior_of(portraits_dir, name, use_photo=False)[0])
+    prior, _ = prior_of(portraits_dir, name)
     assert len(prior.ears) == (2 if shows_ears else 0)
     field = prior(outside_ears)
     assert (field > 0).all() if shows_ears else (field < 0).all(), (name, field)
@@ -82,7 +68,7 @@ def test_short_hair_shows_the_ears_and_long_hair_covers_them(portraits_dir, name
 def test_a_short_haired_head_has_skin_coloured_ears_standing_out_that_stay_put_as_the_jaw_opens(portraits_dir):
     image = decode_image((portraits_dir / "fr_obama.jpg").read_bytes())
     rec = reconstruct(image, ReconstructConfig(texture_size=512), name="fr_obama")
-    prior, _ = _prior(portraits_dir, "fr_obama.jpg")
+    prior, _ = prior_of(portraits_dir, "fr_obama.jpg")
     cheek_px = np.round(rec.camera.project(rec.landmarks_m[[50, 280]])[:, :2]).astype(int)
     cheeks = np.median([image[r - 2:r + 3, c - 2:c + 3].reshape(-1, 3) for c, r in cheek_px], axis=(0, 1)) / 255.0
     centroids = rec.verts_m[rec.faces].mean(1).astype(np.float64)

@@ -75,22 +75,12 @@ def test_the_skulls_sides_come_out_of_the_triplane_smooth(portraits_dir, name):
     # ridges 1-2 mm apart unless its depth there is left loose (TriplaneConfig.max_slack_m). Seen
     # as the angle between neighbouring triangles there: 9-10 deg at the 90th percentile with the
     # old 3 cm cap, 7.5-8 deg now.
-    from backend.camera import estimate_camera
-    from backend.head_prior import CHIN, HeadPrior
-    from backend.imagefile import decode_image
     from backend.meshing import extract_mesh
-    from backend.perception import shared_perceiver
-    from backend.pipeline import ReconstructConfig
-    from backend.silhouette import build_canvas
-    from backend.triplane import build_geometry
+    from backend.triplane import TriplaneConfig, build_geometry
+    from priors import prior_of
 
-    image = decode_image((portraits_dir / name).read_bytes())
-    seen = shared_perceiver()(image)
-    config = ReconstructConfig()
-    camera, lm = estimate_camera(seen.landmarks_px, (image.shape[1], image.shape[0]), config.camera)
-    canvas = build_canvas(seen.person_mask, camera, lm[CHIN], config.canvas)
-    prior = HeadPrior(lm, camera, canvas, config.prior, image)
-    verts, faces = extract_mesh(build_geometry(prior, config.triplane), config.meshing)
+    prior, lm = prior_of(portraits_dir, name)
+    verts, faces = extract_mesh(build_geometry(prior, TriplaneConfig()))
     mesh = trimesh.Trimesh(verts, faces, process=False)
     centres = mesh.triangles_center
     sides = ((np.abs(centres[:, 0]) > 0.05) & (centres[:, 2] > lm[[33, 263], 2].mean())
