@@ -1,6 +1,6 @@
 """``python -m backend [--bind tcp://127.0.0.1:5555]``: run the Headlift backend server.
 
-    python -m backend keys --out DIR       # CurveZMQ key pairs for remote use (see backend.auth)
+    python -m backend keys --out DIR       # CurveZMQ key pairs for remote use (see backend.service.auth)
     python -m backend --bind tcp://0.0.0.0:5555 --curve-secret DIR/server.key_secret --allow DIR/clients/
 
 Prints ``headlift backend ready at <endpoint>`` on stdout once it accepts requests (with port 0
@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import zmq
 
-from pathlib import Path
-
-from .auth import CurveConfig, generate_keys
-from .config import DEFAULT_BIND, MiB, ServerConfig
-from .imagefile import ImageLimits
-from .server import run
+from backend.reconstruct.imagefile import ImageLimits
+from backend.service.auth import CurveConfig, generate_keys
+from backend.service.config import DEFAULT_BIND, MiB, ServerConfig
+from backend.service.server import run
 
 
 def parse_config(argv: list[str] | None = None) -> ServerConfig:

@@ -5,7 +5,7 @@ Several portraits may be given with ``-o`` naming a folder; each head is written
 
 ``python -m backend.cli drive VIDEO -o take.csv [--neutral PHOTO]``: a video of a face (or a folder
 of frames) -> ARKit weights and head yaw/pitch/roll per frame, in the Live Link Face CSV layout
-(backend/drive.py), so the take also opens in other tools. Frames without a face are bridged and
+(backend/animation/drive.py), so the take also opens in other tools. Frames without a face are bridged and
 listed on stderr.
 """
 from __future__ import annotations
@@ -18,12 +18,12 @@ import numpy as np
 from tqdm import tqdm
 
 from backend.errors import BackendError
-from backend.export import write
-from backend.imagefile import decode_image
+from backend.reconstruct.export import write
+from backend.reconstruct.imagefile import decode_image
 
 
 def _reconstruct_one(portrait: Path, output: Path, texture_size: int) -> list[Path]:
-    from backend.pipeline import ReconstructConfig, reconstruct
+    from backend.reconstruct.pipeline import ReconstructConfig, reconstruct
 
     image = decode_image(portrait.read_bytes())
     with tqdm(total=100, desc=portrait.name, unit="%", leave=False) as bar:
@@ -42,12 +42,12 @@ def _reconstruct_one(portrait: Path, output: Path, texture_size: int) -> list[Pa
 
 
 def _drive(video: Path, output: Path, neutral: Path | None) -> int:
-    from backend.drive import drive_from_video
+    from backend.animation.drive import drive_from_video
     from shared.animdata import write_live_link_csv
 
     neutral_px = None
     if neutral is not None:
-        from backend.perception import Perceiver
+        from backend.reconstruct.perception import Perceiver
         neutral_px = Perceiver()(decode_image(neutral.read_bytes())).landmarks_px
     with tqdm(total=100, desc=video.name, unit="%", leave=False) as bar:
         def progress(stage: str, fraction: float) -> None:

@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from backend.imagefile import decode_image  # noqa: E402
-from backend.pipeline import ReconstructConfig, reconstruct  # noqa: E402
+from backend.reconstruct.imagefile import decode_image  # noqa: E402
+from backend.reconstruct.pipeline import ReconstructConfig, reconstruct  # noqa: E402
 
 
 def default_portrait() -> np.ndarray:
@@ -59,6 +59,7 @@ def percentile(values: list[float], q: float) -> float:
 def bench_animation(image_bytes: bytes, calls: int, bake_frames: int) -> dict[str, float]:
     """Slider round trips and one bake against a fresh backend process (loopback)."""
     from backend_process import BackendProcess
+
     from shared.client import BakeCollector, HeadliftClient, make_bake
     from shared.messages import Reconstruct
 

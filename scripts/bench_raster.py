@@ -1,4 +1,4 @@
-"""Throughput of backend.raster.rasterize: ~300k triangles of a sphere into a 2048 x 2048 image.
+"""Throughput of backend.render.raster.rasterize: ~300k triangles of a sphere into a 2048 x 2048 image.
 
     python scripts/bench_raster.py [--size 2048] [--triangles 300000] [--repeats 3] [--device cpu]
                                    [--threads N] [--cull]
@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from backend.raster import rasterize  # noqa: E402
+from backend.render.raster import rasterize  # noqa: E402
 
 
 def sphere_in_pixels(triangles: int, size: int, device: str) -> tuple[torch.Tensor, torch.Tensor]:

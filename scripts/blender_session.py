@@ -36,8 +36,9 @@ def isolate_user_dirs(root: Path) -> None:
 
 def install_addon(zip_path: Path):
     """Install the extension zip into the user repository, enable it, return its module."""
-    import bpy
     import importlib
+
+    import bpy
 
     result = bpy.ops.extensions.package_install_files(
         filepath=str(zip_path), repo=REPO, enable_on_install=True)
@@ -128,8 +129,9 @@ def render_turntable(obj, out_dir: Path, n_views: int = 24, views: list[int] | N
                      ) -> list[tuple[float, Path]]:
     """Build the add-on's turntable rig around ``obj`` and render views into
     out_dir/frame_###.png (### = view index). Returns (yaw in degrees, path) per rendered view."""
-    import bpy
     import importlib
+
+    import bpy
 
     turntable = importlib.import_module(f"{ADDON_MODULE}.turntable")
     scene = bpy.context.scene

@@ -2,8 +2,8 @@
 (`--driving VIDEO` judges video driving instead: scripts/evaluate_driving.py.)
 
 Reconstructs every image (jpg, jpeg, png, webp), renders each head with the backend's own software
-renderer (backend/render.py, not Blender) from the photo's camera and turned cameras, lets
-mediapipe judge the renders (backend/evaluation.py, backend/metrics.py) and writes
+renderer (backend/render/views.py, not Blender) from the photo's camera and turned cameras, lets
+mediapipe judge the renders (backend/evaluation/judge.py, backend/evaluation/metrics.py) and writes
 `metrics.json` (per image and aggregate, with the issue's targets) and `contact_sheet.png`.
 A portrait that fails is recorded with its error code; the run goes on.
 """
@@ -22,11 +22,11 @@ from PIL import Image, ImageDraw, ImageFont
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from backend.errors import BackendError, error_code_for  # noqa: E402
-from backend.evaluation import VIEWS, Judge, judge_head, render_views  # noqa: E402
-from backend.imagefile import decode_image  # noqa: E402
-from backend.metrics import aggregate, check_targets, view_found  # noqa: E402
-from backend.perception import shared_perceiver  # noqa: E402
-from backend.pipeline import ReconstructConfig, reconstruct  # noqa: E402
+from backend.evaluation.judge import VIEWS, Judge, judge_head, render_views  # noqa: E402
+from backend.evaluation.metrics import aggregate, check_targets, view_found  # noqa: E402
+from backend.reconstruct.imagefile import decode_image  # noqa: E402
+from backend.reconstruct.perception import shared_perceiver  # noqa: E402
+from backend.reconstruct.pipeline import ReconstructConfig, reconstruct  # noqa: E402
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
 TILE_PX, LABEL_PX = 160, 30
@@ -34,16 +34,16 @@ COLUMNS = ["photo", "input view"] + [v.label for v in VIEWS]
 GOOD, BAD, PLAIN = (140, 220, 140), (255, 120, 110), (225, 225, 225)
 
 ABOUT = {
-    "renderer": "backend.render.render_textured: the backend's own software rasteriser "
+    "renderer": "backend.render.views.render_textured: the backend's own software rasteriser "
                 "(orthographic, soft headlight), not Blender; renders at the photo's size and scale",
     "judge": "mediapipe 0.10.21: full-range face detection (model_selection=1, confidence 0.5) "
-             "for face_detected; face mesh (478 points) via backend.perception.Perceiver for landmarks. "
+             "for face_detected; face mesh (478 points) via backend.reconstruct.perception.Perceiver for landmarks. "
              "The targets' verdict on a camera-relative view is face_found: a face at the photo's "
              "framing (face_detected) or at the judge's one framing (its framed_views twin); the "
              "detector misses plain turned faces that fill the frame, and the back must show none at "
-             "either (backend.evaluation.found_either). photo_* aggregate keys: the photo's framing alone",
+             "either (backend.evaluation.judge.found_either). photo_* aggregate keys: the photo's framing alone",
     "silhouette_iou": "input-view render mask vs the photo's person mask (selfie segmentation > 0.5), "
-                      "both within backend.metrics.bust_region(prior.bust_bottom_z_m, "
+                      "both within backend.evaluation.metrics.bust_region(prior.bust_bottom_z_m, "
                       "prior.shoulder_half_breadth_m)",
     "nme_input_view": "mean distance of the 478 landmarks found on the input-view render from those "
                       "found on the photo, over the photo's outer-eye-corner distance",
@@ -52,17 +52,17 @@ ABOUT = {
                         "(shrinks about as cos(yaw)); nme_frontal_iod: same over the un-turned one",
     "rates": "detection rates pool both signs of a yaw over the heads that were made",
     "camera_relative_views": "views (yaw-60 ... back 180; the issue's targets): the photo's own camera "
-                             "orbited about the head's vertical axis (backend.render.orbit_camera), so "
+                             "orbited about the head's vertical axis (backend.render.views.orbit_camera), so "
                              "the angle is from the photo's line of sight, not from the face: a photo "
                              "taken 45 deg off the face is seen 105 deg off it in its 'yaw +60' view",
     "head_relative_views": "head_views (head-60 ... head+60; head_* aggregate keys, no targets): a level "
                            "camera turned by that yaw from the head's own frontal direction (canonical "
-                           "-Y; backend.metrics.head_relative_camera), whatever way the photo was "
+                           "-Y; backend.evaluation.metrics.head_relative_camera), whatever way the photo was "
                            "taken; same judge, nme against the mesh's landmarks projected with it",
     "framed_views": "framed_views (framed-60 ... framed-back; framed_* aggregate keys, no targets): the "
                     "views again, each on a 512 px square with the head's outer-eye-corner distance "
                     "at 0.17 of its side (the median photo of ../shared/portraits) and the canonical "
-                    "origin centred across it (backend.evaluation.Framing), whatever the photo's "
+                    "origin centred across it (backend.evaluation.judge.Framing), whatever the photo's "
                     "crop: the full-range detector misses faces that fill the frame",
     "yaw_sweep": "sweep (sweep-70 ... sweep+70; sweep_* aggregate keys, no targets): the face detector's "
                  "score on camera-relative views at yaw +-45, 50, 55, 60, 65, 70 (null: no face), the "
@@ -70,7 +70,7 @@ ABOUT = {
                  "(framed_face_score). "
                  "Scores near 60 deg sit at 0.6-0.7 against the 0.5 cut-off, so the two +-60 views "
                  "flip on small changes; the sweep's rate and mean score (missed = 0) move steadily",
-    "input_yaw_deg": "backend.metrics.camera_yaw_deg of the estimated photo camera: the angle of the "
+    "input_yaw_deg": "backend.evaluation.metrics.camera_yaw_deg of the estimated photo camera: the angle of the "
                      "face's direction seen from the photo's camera, signed like the views' yaw "
                      "(positive: the subject's right cheek shows); pitch and roll not counted. "
                      "Camera-relative yaw y is about head-relative yaw y + input_yaw_deg",

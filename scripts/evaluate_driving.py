@@ -1,9 +1,9 @@
 """Judge video driving: `python scripts/evaluate.py --driving VIDEO [--portrait P] [--out DIR]`.
 
 Reconstructs a head from a portrait, drives it with the video through the backend's own path
-(backend/drive.py: tracking, solve against backend/rig/expressions.landmark_basis, then
+(backend/animation/drive.py: tracking, solve against backend/rig/expressions.landmark_basis, then
 backend.rig.pose_vertices on the head's rig), renders every frame from the front with the backend's
-software renderer (backend/render.py, as scripts/evaluate.py does) through a lens a metre from the
+software renderer (backend/render/views.py, as scripts/evaluate.py does) through a lens a metre from the
 face (RENDER_DISTANCE_M) and unshaded (RENDER_AMBIENT), finds the face on the renders
 and on the video frames with mediapipe's face mesh in static-image mode (independent of the
 video-mode tracker that drove the head), and compares:
@@ -31,10 +31,10 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from backend.camera import CameraConfig, head_rotation  # noqa: E402
-from backend.drive import DriveConfig, drive_from_video  # noqa: E402
-from backend.video.frames import FrameConfig, iter_frames  # noqa: E402
-from backend.video.solve import R_FRONT, Drive  # noqa: E402
+from backend.animation.drive import DriveConfig, drive_from_video  # noqa: E402
+from backend.animation.video.frames import FrameConfig, iter_frames  # noqa: E402
+from backend.animation.video.solve import R_FRONT, Drive  # noqa: E402
+from backend.reconstruct.camera import CameraConfig, head_rotation  # noqa: E402
 from shared.animdata import rotvec_to_head_angles  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -160,7 +160,7 @@ def render_driven(head, drive: Drive, chunk: int = 24, distance_m: float | None 
                   ambient: float = RENDER_AMBIENT):
     """Yield (H, W, 3) uint8 front renders of the head, one per drive frame; through a lens at
     distance_m from the face, or orthographic when None; ambient as render_textured's (1: unshaded)."""
-    from backend.render import front_camera, render_textured, through_lens
+    from backend.render.views import front_camera, render_textured, through_lens
     from backend.rig import pose_vertices
 
     rig = head.rig
@@ -180,8 +180,8 @@ def reconstruct_head(portrait: Path, cache: Path | None = None):
     """Reconstruction of the portrait (with its rig); cached as a pickle when ``cache`` is given."""
     if cache is not None and cache.exists():
         return pickle.loads(cache.read_bytes())
-    from backend.imagefile import decode_image
-    from backend.pipeline import ReconstructConfig, reconstruct
+    from backend.reconstruct.imagefile import decode_image
+    from backend.reconstruct.pipeline import ReconstructConfig, reconstruct
 
     head = reconstruct(decode_image(portrait.read_bytes()), ReconstructConfig(texture_size=1024),
                        name=portrait.stem)
@@ -237,10 +237,10 @@ def bench_drive(video: Path, pose_every: int | None = None) -> dict[str, float]:
     process's CPU time (all its threads; on a shared machine the CPU figure is the steadier one).
     pose_every: the shoulders' pose model on every n-th frame (None: the drive's default; 0: face
     only, as before the shoulders were tracked)."""
-    from backend.drive import DriveConfig, expression_basis
-    from backend.video.frames import probe
-    from backend.video.solve import solve_drive
-    from backend.video.track import track_faces
+    from backend.animation.drive import DriveConfig, expression_basis
+    from backend.animation.video.frames import probe
+    from backend.animation.video.solve import solve_drive
+    from backend.animation.video.track import track_faces
 
     info = probe(video)
     t0, c0 = time.perf_counter(), time.process_time()

@@ -1,7 +1,7 @@
 """Contact sheet of a head's expression shapes: `python scripts/expression_sheet.py PORTRAIT --out sheet.png`.
 
 Reconstructs the portrait, then renders the face from the front with the backend's own software
-renderer (backend/render.py) at rest and with each ARKit shape at weight 1 (and jawOpen with
+renderer (backend/render/views.py) at rest and with each ARKit shape at weight 1 (and jawOpen with
 mouthClose, and with tongueOut), one labelled tile each.
 """
 from __future__ import annotations
@@ -15,9 +15,9 @@ from PIL import Image, ImageDraw, ImageFont
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from backend.imagefile import decode_image  # noqa: E402
-from backend.pipeline import ReconstructConfig, reconstruct  # noqa: E402
-from backend.render import front_camera, render_textured  # noqa: E402
+from backend.reconstruct.imagefile import decode_image  # noqa: E402
+from backend.reconstruct.pipeline import ReconstructConfig, reconstruct  # noqa: E402
+from backend.render.views import front_camera, render_textured  # noqa: E402
 from backend.rig import pose_vertices  # noqa: E402
 from shared.controls import POSE_JOINTS  # noqa: E402
 

@@ -13,10 +13,10 @@ The images are written under --out only, never committed. Sources and licences:
   (../shared/portraits/LICENSES.md).
 
 From each video three frames are taken, chosen by the head's yaw as the backend reads it
-(mediapipe's video tracker, backend/video/track.py, then backend.camera.head_rotation, the camera
+(mediapipe's video tracker, backend/animation/video/track.py, then backend.reconstruct.camera.head_rotation, the camera
 the pipeline itself would estimate): the most turned to one side (`_yawmin`), the most turned to
 the other (`_yawmax`), and the most frontal (`_front`). The file name carries the frame number and
-the yaw in whole degrees (signed like backend.render.orbit_camera: positive shows the subject's
+the yaw in whole degrees (signed like backend.render.views.orbit_camera: positive shows the subject's
 right cheek). `sources.json` beside the images lists where each came from.
 """
 from __future__ import annotations
@@ -32,10 +32,10 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from backend.camera import CameraConfig, head_rotation  # noqa: E402
-from backend.metrics import camera_yaw_deg  # noqa: E402
-from backend.video.frames import iter_frames  # noqa: E402
-from backend.video.track import track_faces  # noqa: E402
+from backend.animation.video.frames import iter_frames  # noqa: E402
+from backend.animation.video.track import track_faces  # noqa: E402
+from backend.evaluation.metrics import camera_yaw_deg  # noqa: E402
+from backend.reconstruct.camera import CameraConfig, head_rotation  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DRIVING = ROOT.parent / "shared" / "driving"

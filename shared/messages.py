@@ -108,7 +108,7 @@ class Progress(Message):
 
 @dataclass(kw_only=True)
 class CameraInfo:
-    """The scaled-orthographic camera that saw the portrait (see ``backend.reconstruction.OrthoCamera``).
+    """The scaled-orthographic camera that saw the portrait (see ``backend.render.camera.OrthoCamera``).
 
     Canonical point p (metres) lands on pixel (u, v) = pixels_per_metre * (R @ p)[:2] + principal_px.
     """

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import numpy as np
 
-from backend.camera import estimate_camera
-from backend.head_prior import CHIN, HeadPrior
-from backend.imagefile import decode_image
-from backend.perception import shared_perceiver
-from backend.pipeline import ReconstructConfig
-from backend.silhouette import build_canvas
+from backend.reconstruct.camera import estimate_camera
+from backend.reconstruct.head_prior import CHIN, HeadPrior
+from backend.reconstruct.imagefile import decode_image
+from backend.reconstruct.perception import shared_perceiver
+from backend.reconstruct.pipeline import ReconstructConfig
+from backend.reconstruct.silhouette import build_canvas
 
 
 def prior_of(portraits_dir: Path, name: str, use_photo: bool = True) -> tuple[HeadPrior, np.ndarray]:

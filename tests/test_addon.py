@@ -3,18 +3,18 @@ talking to a real backend over real ZeroMQ. Each scenario runs in its own Blende
 from __future__ import annotations
 
 import socket
+import tomllib
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
-import tomllib
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PORTRAITS = Path(__file__).resolve().parents[1].parent / "shared" / "portraits"
 needs_pipeline = pytest.mark.skipif(
     not (REPO_ROOT / "backend" / "pipeline.py").exists(),
-    reason="backend/pipeline.py (the reconstruction pipeline) has not landed yet")
+    reason="backend/reconstruct/pipeline.py (the reconstruction pipeline) has not landed yet")
 
 
 def free_loopback_address() -> str:

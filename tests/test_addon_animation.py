@@ -15,7 +15,7 @@ PORTRAIT = "fr_obama.jpg"
 TOLERANCE_M = 1e-5
 
 pytestmark = pytest.mark.skipif(
-    __import__("importlib.util").util.find_spec("backend.pipeline") is None,
+    __import__("importlib.util").util.find_spec("backend.reconstruct.pipeline") is None,
     reason="no reconstruction pipeline yet")
 
 

@@ -12,7 +12,7 @@ PORTRAITS = Path(__file__).resolve().parents[1].parent / "shared" / "portraits"
 DATABLOCKS = ("objects", "meshes", "materials", "images", "actions")
 BAKE_FRAMES = 400  # long enough that the kill lands while frames stream in
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("backend.pipeline") is None,
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("backend.reconstruct.pipeline") is None,
                                 reason="no reconstruction pipeline yet")
 
 

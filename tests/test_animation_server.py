@@ -26,7 +26,17 @@ from shared import Error, ErrorCode, ProtocolError, decode, encode
 from shared.client import BakeCollector, HeadliftClient, make_bake
 from shared.controls import ARKIT_NAMES, MAX_BAKE_FRAMES, POSE_JOINTS
 from shared.messages import (
-    Ack, Animate, Bake, BakeChunk, BakeDone, Cancel, Frame, Progress, Rig, RigData, new_id,
+    Ack,
+    Animate,
+    Bake,
+    BakeChunk,
+    BakeDone,
+    Cancel,
+    Frame,
+    Progress,
+    Rig,
+    RigData,
+    new_id,
 )
 
 BOUND_S = 600.0  # a bound on every wait (a reconstruct on a loaded 2-core CPU), not a speed goal
@@ -35,7 +45,7 @@ DEAD_BACKEND_NOTICE_S = 5.0  # the issue's bound for surfacing a dead backend du
 LONG_BAKE = 5000  # frames: long enough to still be streaming when it is cancelled or killed
 NOSE_TIP = 1  # mediapipe face-mesh landmark index
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("backend.pipeline") is None,
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("backend.reconstruct.pipeline") is None,
                                 reason="no reconstruction pipeline yet")
 
 

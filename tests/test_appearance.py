@@ -5,11 +5,11 @@ import cv2
 import numpy as np
 import pytest
 from PIL import Image
-
-from backend.appearance import crown_colour
-from backend.perception import shared_perceiver
-from backend.pipeline import ReconstructConfig, reconstruct
 from texture_probe import texture_colour
+
+from backend.reconstruct.appearance import crown_colour
+from backend.reconstruct.perception import shared_perceiver
+from backend.reconstruct.pipeline import ReconstructConfig, reconstruct
 
 PORTRAITS = Path(__file__).resolve().parents[1] / ".." / "shared" / "portraits"
 BROW_TOPS = [105, 66, 334, 296]  # face-mesh points on the upper edge of the brows

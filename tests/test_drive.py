@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from video_clips import write_video
 
 from shared.client import HeadliftClient
 from shared.controls import ARKIT_NAMES
 from shared.errors import ErrorCode, ProtocolError
 from shared.messages import Drive, DriveResult, Error, Progress
-from video_clips import write_video
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
@@ -27,7 +27,7 @@ CLIP_FRAMES = 60  # 2 s of lp_d3 for the wire and CLI tests
 
 @pytest.fixture(scope="module")
 def d3_frames(driving_dir: Path) -> list[np.ndarray]:
-    from backend.video.frames import iter_frames
+    from backend.animation.video.frames import iter_frames
 
     return [f for _, f in zip(range(CLIP_FRAMES), iter_frames(driving_dir / "lp_d3.mp4"))]
 
@@ -90,10 +90,10 @@ def test_the_solved_weights_rebuild_the_actors_lip_and_lid_openings(driving_dir:
     the lips and lids when the actor does, frame by frame: lp_d9's actor keeps his lips shut
     but for a few 4-frame lip pops, which neither the corner motion nor the smoothing may swallow;
     lp_d3 is mirrored left-right (an unseen clip)."""
-    from backend.drive import expression_basis
-    from backend.video.frames import iter_frames, probe
-    from backend.video.solve import solve_drive, take_neutral
-    from backend.video.track import track_faces
+    from backend.animation.drive import expression_basis
+    from backend.animation.video.frames import iter_frames, probe
+    from backend.animation.video.solve import solve_drive, take_neutral
+    from backend.animation.video.track import track_faces
 
     info = probe(driving_dir / clip)
     frames = (f[:, ::-1] if mirrored else f for f in iter_frames(driving_dir / clip))
@@ -113,7 +113,7 @@ def test_the_solved_weights_rebuild_the_actors_lip_and_lid_openings(driving_dir:
 def test_whole_take_smoothing_keeps_a_short_pulse_on_its_frames():
     """A 4-frame lip pop, smoothed for keying a whole take, keeps its frames and most of its height,
     and what it rings on either side is small (measured: peak 1.03, 0.09 at most beside it)."""
-    from backend.video.smooth import smooth_take
+    from backend.animation.video.smooth import smooth_take
 
     pulse = np.zeros((60, 1))
     pulse[30:34] = 1.0

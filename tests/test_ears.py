@@ -5,15 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
-from backend.ears import EarConfig, ear_surface_points, ear_weight, place_ears
-from backend.head_prior import HeadPrior
-from backend.imagefile import decode_image
-from backend.pipeline import ReconstructConfig, reconstruct
-from backend.rig import pose_vertices
-from backend.rig.landmarks import face_scale
 from priors import prior_of
 from texture_probe import texture_colour
+
+from backend.reconstruct.ears import EarConfig, ear_surface_points, ear_weight, place_ears
+from backend.reconstruct.head_prior import HeadPrior
+from backend.reconstruct.imagefile import decode_image
+from backend.reconstruct.pipeline import ReconstructConfig, reconstruct
+from backend.rig import pose_vertices
+from backend.rig.landmarks import face_scale
 
 
 def _outer_points(prior: HeadPrior) -> torch.Tensor:

@@ -19,10 +19,9 @@ import zlib
 from pathlib import Path
 from typing import Callable, Iterator
 
+import numpy as np
 import pytest
 import zmq
-
-import numpy as np
 
 from shared import Error, ErrorCode, Hello, Ping, Reconstruct, decode, encode
 from shared.client import HeadliftClient

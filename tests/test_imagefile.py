@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from backend.errors import BadImageError, ImageTooLargeError
-from backend.imagefile import ImageLimits, decode_image
+from backend.reconstruct.imagefile import ImageLimits, decode_image
 
 
 def encoded(img: Image.Image, fmt: str = "PNG", **save_args) -> bytes:

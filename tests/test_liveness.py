@@ -18,7 +18,7 @@ BOUND_S = 300.0  # a bound on every wait (a reconstruct on a loaded 2-core CPU i
 # RECONSTRUCT_TIMEOUT_S; not a speed expectation
 
 requires_pipeline = pytest.mark.skipif(
-    importlib.util.find_spec("backend.pipeline") is None, reason="no reconstruction pipeline yet")
+    importlib.util.find_spec("backend.reconstruct.pipeline") is None, reason="no reconstruction pipeline yet")
 
 
 def wait_for(client: HeadliftClient, request_id: str, final: bool = True) -> object:

@@ -13,7 +13,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 from load import run_load  # noqa: E402
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("backend.pipeline") is None,
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("backend.reconstruct.pipeline") is None,
                                 reason="no reconstruction pipeline yet")
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import trimesh
 
-from backend.meshing import MeshingConfig, adaptive_decimate, region_of_faces
+from backend.reconstruct.meshing import MeshingConfig, adaptive_decimate, region_of_faces
 
 
 @pytest.fixture(scope="module")
@@ -75,9 +75,10 @@ def test_the_skulls_sides_come_out_of_the_triplane_smooth(portraits_dir, name):
     # ridges 1-2 mm apart unless its depth there is left loose (TriplaneConfig.max_slack_m). Seen
     # as the angle between neighbouring triangles there: 9-10 deg at the 90th percentile with the
     # old 3 cm cap, 7.5-8 deg now.
-    from backend.meshing import extract_mesh
-    from backend.triplane import TriplaneConfig, build_geometry
     from priors import prior_of
+
+    from backend.reconstruct.meshing import extract_mesh
+    from backend.reconstruct.triplane import TriplaneConfig, build_geometry
 
     prior, lm = prior_of(portraits_dir, name)
     verts, faces = extract_mesh(build_geometry(prior, TriplaneConfig()))

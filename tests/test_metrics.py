@@ -5,10 +5,22 @@ import numpy as np
 import pytest
 import trimesh
 
-from backend.metrics import (LEFT_EYE_OUTER, RIGHT_EYE_OUTER, R_FACING, TARGETS, aggregate,
-                             bust_region, camera_yaw_deg, check_targets, eye_level_size, head_relative_camera,
-                             landmark_nme, mesh_sanity, silhouette_iou)
-from backend.render import R_FRONT, front_camera, orbit_camera, through_lens
+from backend.evaluation.metrics import (
+    LEFT_EYE_OUTER,
+    R_FACING,
+    RIGHT_EYE_OUTER,
+    TARGETS,
+    aggregate,
+    bust_region,
+    camera_yaw_deg,
+    check_targets,
+    eye_level_size,
+    head_relative_camera,
+    landmark_nme,
+    mesh_sanity,
+    silhouette_iou,
+)
+from backend.render.views import R_FRONT, front_camera, orbit_camera, through_lens
 
 
 def _landmarks(iod_px: float = 100.0, seed: int = 0) -> np.ndarray:
@@ -138,12 +150,12 @@ def test_head_relative_views_ignore_how_far_the_photo_was_turned():
 
 
 def test_turned_views_are_framed_alike_whatever_the_photos_crop():
-    """The framed views put the head at one size and place (backend.evaluation.Framing): a close
+    """The framed views put the head at one size and place (backend.evaluation.judge.Framing): a close
     crop and a wide shot of the same head give the same cameras, the eye corners 0.17 of the
     canvas apart head-on and the head's origin centred across it."""
     from types import SimpleNamespace
 
-    from backend.evaluation import FRAMED_VIEWS, FRAMING, VIEWS, view_camera
+    from backend.evaluation.judge import FRAMED_VIEWS, FRAMING, VIEWS, view_camera
 
     landmarks = np.zeros((478, 3), np.float32)
     landmarks[LEFT_EYE_OUTER], landmarks[RIGHT_EYE_OUTER] = (0.045, -0.08, 0.03), (-0.045, -0.08, 0.03)
@@ -239,7 +251,7 @@ def test_a_turned_view_counts_a_face_found_at_either_framing_and_so_does_the_bac
 
 
 def test_the_verdict_is_the_better_score_of_the_two_framings():
-    from backend.evaluation import found_either
+    from backend.evaluation.judge import found_either
 
     assert found_either(None, None) is None
     assert found_either(0.62, None) == 0.62

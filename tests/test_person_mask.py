@@ -7,13 +7,13 @@ from pathlib import Path
 
 import numpy as np
 
-from backend.camera import estimate_camera
-from backend.head_prior import CHIN
-from backend.imagefile import decode_image
-from backend.perception import shared_perceiver
-from backend.person_mask import keep_component_at, subject_mask
-from backend.pipeline import ReconstructConfig
-from backend.silhouette import build_canvas, resample_to_canvas
+from backend.reconstruct.camera import estimate_camera
+from backend.reconstruct.head_prior import CHIN
+from backend.reconstruct.imagefile import decode_image
+from backend.reconstruct.perception import shared_perceiver
+from backend.reconstruct.person_mask import keep_component_at, subject_mask
+from backend.reconstruct.pipeline import ReconstructConfig
+from backend.reconstruct.silhouette import build_canvas, resample_to_canvas
 
 FOREHEAD_TOP = 10
 

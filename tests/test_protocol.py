@@ -11,8 +11,24 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shared import (
-    PROTOCOL_VERSION, Ack, CameraInfo, Cancel, Error, ErrorCode, Hello, Ping, Pong, Progress,
-    ProtocolError, ProtocolLimits, Reconstruct, Result, Shutdown, decode, encode, new_id,
+    PROTOCOL_VERSION,
+    Ack,
+    CameraInfo,
+    Cancel,
+    Error,
+    ErrorCode,
+    Hello,
+    Ping,
+    Pong,
+    Progress,
+    ProtocolError,
+    ProtocolLimits,
+    Reconstruct,
+    Result,
+    Shutdown,
+    decode,
+    encode,
+    new_id,
 )
 
 BAD, TOO_LARGE = ErrorCode.BAD_MESSAGE, ErrorCode.MESSAGE_TOO_LARGE

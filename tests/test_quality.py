@@ -1,7 +1,7 @@
 """Issue 3's quality targets, held per portrait on three real portraits (a photo of a frontal face,
 a frontal photo with a busy suit and flag behind it, and a painting turned about 17 degrees), judged
 exactly as scripts/evaluate.py judges a folder: the backend's own renders of each head, looked at
-again by mediapipe (backend/evaluation.py, backend/metrics.py).
+again by mediapipe (backend/evaluation/judge.py, backend/evaluation/metrics.py).
 
 The issue's targets are aggregates over many portraits; every portrait here must meet them alone.
 """
@@ -11,16 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from backend.evaluation import Judge, judge_head, render_views
-from backend.imagefile import decode_image
-from backend.metrics import TARGETS, aggregate, check_targets
-from backend.perception import shared_perceiver
-from backend.pipeline import ReconstructConfig, reconstruct
+from backend.evaluation.judge import Judge, judge_head, render_views
+from backend.evaluation.metrics import TARGETS, aggregate, check_targets
+from backend.reconstruct.imagefile import decode_image
+from backend.reconstruct.perception import shared_perceiver
+from backend.reconstruct.pipeline import ReconstructConfig, reconstruct
 
 PORTRAITS = ["astronaut.png", "fr_obama.jpg", "lp_s9.jpg"]
 CONFIG = ReconstructConfig()  # the shipped defaults: 2048 texels, the adaptive triangle budget
 TARGET = {t.metric: t.value for t in TARGETS}
-MAX_TRIANGLES = 100_000  # the documented budget (backend/meshing.py)
+MAX_TRIANGLES = 100_000  # the documented budget (backend/reconstruct/meshing.py)
 # The head is one closed piece; the mouth stage adds upper teeth, lower teeth and a tongue as
 # separate closed parts inside it (backend/rig/mouth.py).
 MAX_COMPONENTS = 1 + 3

@@ -1,11 +1,11 @@
-"""Specification of backend.raster.rasterize, checked against a brute-force float64 reference."""
+"""Specification of backend.render.raster.rasterize, checked against a brute-force float64 reference."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
 
-from backend.raster import TILE_PX, rasterize
+from backend.render.raster import TILE_PX, rasterize
 
 
 def reference_edges(corners_xy: np.ndarray, height: int, width: int) -> np.ndarray:

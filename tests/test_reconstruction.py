@@ -10,12 +10,12 @@ import pytest
 import trimesh
 
 from backend.errors import NoFaceError
-from backend.imagefile import decode_image
-from backend.meshing import MeshingConfig
-from backend.metrics import bust_region, silhouette_iou
-from backend.perception import shared_perceiver
-from backend.pipeline import ReconstructConfig, reconstruct
-from backend.render import orbit_camera, render_textured
+from backend.evaluation.metrics import bust_region, silhouette_iou
+from backend.reconstruct.imagefile import decode_image
+from backend.reconstruct.meshing import MeshingConfig
+from backend.reconstruct.perception import shared_perceiver
+from backend.reconstruct.pipeline import ReconstructConfig, reconstruct
+from backend.render.views import orbit_camera, render_textured
 
 PORTRAITS = ["fr_obama.jpg", "lp_s42.jpg", "fr_alex_lacamoire.png"]
 # The tests need the shape and a face-detectable texture, not print resolution.

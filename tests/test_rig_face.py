@@ -13,20 +13,20 @@ import torch
 from scipy.spatial import cKDTree
 from scipy.spatial.transform import Rotation
 
-from backend.camera import estimate_camera
+from backend.animation.video.solve import RIGID
 from backend.errors import NoFaceError
-from backend.head_prior import CHIN, HeadPrior
-from backend.imagefile import decode_image
-from backend.meshing import extract_mesh
-from backend.perception import shared_perceiver
-from backend.pipeline import ReconstructConfig, reconstruct
-from backend.render import front_camera, orbit_camera, render_textured
+from backend.reconstruct.camera import estimate_camera
+from backend.reconstruct.head_prior import CHIN, HeadPrior
+from backend.reconstruct.imagefile import decode_image
+from backend.reconstruct.meshing import extract_mesh
+from backend.reconstruct.perception import shared_perceiver
+from backend.reconstruct.pipeline import ReconstructConfig, reconstruct
+from backend.reconstruct.silhouette import build_canvas
+from backend.reconstruct.triplane import build_geometry
+from backend.render.views import front_camera, orbit_camera, render_textured
 from backend.rig import pose_vertices
 from backend.rig.expressions import landmark_basis
 from backend.rig.mouth import SKIN, MouthConfig, MouthError, build_mouth
-from backend.silhouette import build_canvas
-from backend.triplane import build_geometry
-from backend.video.solve import RIGID
 from shared.controls import ARKIT_NAMES, POSE_JOINTS
 
 # A smile with teeth (the lips already apart in the photo) and a closed mouth.

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from backend.camera import estimate_camera
-from backend.imagefile import decode_image
-from backend.perception import shared_perceiver
+from backend.reconstruct.camera import estimate_camera
+from backend.reconstruct.imagefile import decode_image
+from backend.reconstruct.perception import shared_perceiver
 from backend.rig import HeadRig, build_rig, pose_vertices
 from backend.rig.model import axis_angle_to_matrix
 from shared.controls import POSE_JOINTS, POSE_PARENTS

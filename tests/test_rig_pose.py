@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from backend.imagefile import decode_image
-from backend.perception import shared_perceiver
-from backend.pipeline import reconstruct
-from backend.render import front_camera, render_textured
+from backend.animation.video.solve import fit_similarity
+from backend.reconstruct.imagefile import decode_image
+from backend.reconstruct.perception import shared_perceiver
+from backend.reconstruct.pipeline import reconstruct
+from backend.render.views import front_camera, render_textured
 from backend.rig import pose_vertices
 from backend.rig.measure import REGIONS, edge_stretch, mesh_edges, stretch_report
-from backend.video.solve import fit_similarity
 from shared.controls import POSE_JOINTS
 
 
@@ -55,7 +55,7 @@ NECK = POSE_JOINTS.index("neck")
 # Long hair over the shoulders and down the back; the demo's astronaut (hair on a helmet ring).
 PORTRAITS = ("fr_rose_leslie.jpg", "astronaut.png")
 # Landmarks the yaw judge fits: nose bridge and tip, eye corners, mouth corners and lip middles.
-# Not the face's contour (cheek sides, temples, backend.video.solve.RIGID has them): mediapipe puts
+# Not the face's contour (cheek sides, temples, backend.animation.video.solve.RIGID has them): mediapipe puts
 # those on the visible outline, which slides round a turned face, and they read a rigid 30 degree
 # turn of a reconstructed head as 23.
 JUDGED = np.array([6, 168, 197, 195, 5, 4, 1, 33, 133, 362, 263, 61, 291, 0, 17])

@@ -15,15 +15,34 @@ import pytest
 import zmq
 from PIL import Image
 
-from backend.config import check_loopback
 from backend.errors import (
-    BadImageError, BadRequestError, BusyError, CancelledError, ImageTooLargeError, NoFaceError,
-    UnknownHeadError, error_code_for,
+    BadImageError,
+    BadRequestError,
+    BusyError,
+    CancelledError,
+    ImageTooLargeError,
+    NoFaceError,
+    UnknownHeadError,
+    error_code_for,
 )
-from backend.registry import HeadRegistry
+from backend.service.config import check_loopback
+from backend.service.registry import HeadRegistry
 from shared import (
-    PROTOCOL_VERSION, Ack, Cancel, Error, ErrorCode, Hello, Ping, Pong, Progress, ProtocolError,
-    Reconstruct, Result, decode, encode, new_id,
+    PROTOCOL_VERSION,
+    Ack,
+    Cancel,
+    Error,
+    ErrorCode,
+    Hello,
+    Ping,
+    Pong,
+    Progress,
+    ProtocolError,
+    Reconstruct,
+    Result,
+    decode,
+    encode,
+    new_id,
 )
 from shared.client import HeadliftClient
 
@@ -33,8 +52,8 @@ REPLY_TIMEOUT_S = 120.0  # a deadline so a broken server fails the test instead 
 MiB = 1 << 20
 
 requires_pipeline = pytest.mark.skipif(
-    importlib.util.find_spec("backend.pipeline") is None,
-    reason="backend/pipeline.py does not exist yet; end-to-end reconstruction runs once it does")
+    importlib.util.find_spec("backend.reconstruct.pipeline") is None,
+    reason="backend/reconstruct/pipeline.py does not exist yet; end-to-end reconstruction runs once it does")
 
 
 @pytest.fixture
@@ -140,7 +159,7 @@ def test_an_image_just_over_the_pixel_limit_gets_image_too_large(client):
 def test_grey_scale_palette_and_transparent_portraits_get_past_image_decoding(
         client, portraits_dir, mode):
     """What this layer guarantees: the image decodes. Whether a head comes back is the pipeline's
-    business (while backend/pipeline.py is missing the answer is an internal error)."""
+    business (while backend/reconstruct/pipeline.py is missing the answer is an internal error)."""
     portrait = Image.open(portraits_dir / "fr_obama.jpg")
     if mode == "I;16":
         converted = Image.fromarray(np.asarray(portrait.convert("L")).astype(np.uint16) * 257)
@@ -334,7 +353,7 @@ def test_the_head_registry_forgets_the_least_recently_used_head():
 def test_queued_bakes_run_before_queued_reconstructs_and_stop_comes_last():
     import queue
 
-    from backend.worker import Job, JobQueue
+    from backend.service.worker import Job, JobQueue
     from shared.messages import Bake
 
     def bake() -> Job:

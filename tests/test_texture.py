@@ -10,10 +10,11 @@ from scipy import ndimage
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from backend.raster import rasterize
-from backend.render import front_camera, orbit_camera, render_textured
-from backend.texture import bake_texture, vertex_normals
-from backend.uv_atlas import build_atlas
+from backend.reconstruct.texture import bake_texture
+from backend.reconstruct.uv_atlas import build_atlas
+from backend.render.normals import vertex_normals
+from backend.render.raster import rasterize
+from backend.render.views import front_camera, orbit_camera, render_textured
 
 RADIUS = 0.1  # metres
 ATLAS_PX, PADDING_PX = 512, 4

@@ -7,14 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
-
-from backend.camera import estimate_camera
-from backend.errors import BadVideoError, NoFaceError
-from backend.video.frames import FrameConfig, iter_frames, probe
-from backend.video.smooth import smooth_take
-from backend.video.solve import R_FRONT, _head_rotations, canonicalise
-from backend.video.track import Track, track_faces
 from video_clips import write_video
+
+from backend.animation.video.frames import FrameConfig, iter_frames, probe
+from backend.animation.video.smooth import smooth_take
+from backend.animation.video.solve import R_FRONT, _head_rotations, canonicalise
+from backend.animation.video.track import Track, track_faces
+from backend.errors import BadVideoError, NoFaceError
+from backend.reconstruct.camera import estimate_camera
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +72,7 @@ def test_frames_without_a_face_are_recorded_as_missing(tmp_path: Path, driving_d
 
 
 def test_a_video_without_a_face_says_so(tmp_path: Path):
-    from backend.video.solve import solve_drive
+    from backend.animation.video.solve import solve_drive
 
     noise = [np.random.default_rng(i).integers(0, 255, (64, 64, 3), np.uint8) for i in range(10)]
     track = track_faces(noise)
@@ -131,9 +131,9 @@ def rolled_drive(portraits_dir: Path):
     ROLL_DEG over 60 frames, tracked and solved like a take."""
     from PIL import Image
 
-    from backend.drive import expression_basis
-    from backend.video.shoulders import ShoulderConfig
-    from backend.video.solve import solve_drive
+    from backend.animation.drive import expression_basis
+    from backend.animation.video.shoulders import ShoulderConfig
+    from backend.animation.video.solve import solve_drive
 
     image = Image.open(portraits_dir / "fr_obama.jpg").convert("RGB").resize((364, 456))
     w, h = image.size
@@ -181,9 +181,9 @@ def test_shoulders_at_the_frame_edge_drive_no_shoulder_joint(driving_dir: Path):
     """lp_d9's shoulders are cut by the bottom edge (mediapipe still places them at y 1.00 with
     visibility 0.75-0.99): the take drives neck and head only and says why. Told the take's
     length, the pose model stops once half the take can no longer see them (16 of 30 runs)."""
-    from backend.drive import expression_basis
-    from backend.video.shoulders import ShoulderConfig
-    from backend.video.solve import solve_drive
+    from backend.animation.drive import expression_basis
+    from backend.animation.video.shoulders import ShoulderConfig
+    from backend.animation.video.solve import solve_drive
 
     clip = driving_dir / "lp_d9.mp4"
     frames = [f for _, f in zip(range(60), iter_frames(clip))]
@@ -199,7 +199,7 @@ def test_shoulder_signs_follow_the_canonical_frame():
     """Pure geometry: the image-right shoulder (the subject's left, +X) dropping is a positive
     roll, which turns +X downwards about +Y; whichever label mediapipe gives each shoulder (a
     mirrored take swaps them); both shoulders raised towards the ears is a rise on both sides."""
-    from backend.video.shoulders import ShoulderConfig, collar_rotations, shoulder_motion
+    from backend.animation.video.shoulders import ShoulderConfig, collar_rotations, shoulder_motion
 
     face = np.zeros((3, 478, 3))
     face[:, 234, :2], face[:, 454, :2] = [80, 50], [120, 50]  # ear level, row 50
@@ -227,7 +227,7 @@ def test_the_sparse_solve_minimises_its_stated_objective():
 
     from scipy.optimize import minimize
 
-    from backend.video.solve import SKIN, SolveConfig, _solve_weights, opening_rows
+    from backend.animation.video.solve import SKIN, SolveConfig, _solve_weights, opening_rows
 
     rng = np.random.default_rng(3)
     basis = np.zeros((8, 478, 3))
@@ -258,8 +258,8 @@ def test_mouth_close_never_exceeds_jaw_open(d3_track):
     jawOpen; without the rule the same frames do."""
     from dataclasses import replace
 
+    from backend.animation.video.solve import SolveConfig, _solve_weights, take_neutral
     from backend.rig.expressions import landmark_basis
-    from backend.video.solve import SolveConfig, _solve_weights, take_neutral
 
     track, size = d3_track
     _, _, neutral = take_neutral(track, size)
@@ -280,7 +280,7 @@ def test_mouth_close_never_exceeds_jaw_open(d3_track):
 def test_the_rest_face_has_the_lips_shut(d3_track):
     """The shapes start from shut lips, so the take's rest face is the actor with the lips shut,
     not the plain median face of a talking take (lips apart)."""
-    from backend.video.solve import LIP_PAIRS, SolveConfig, take_neutral
+    from backend.animation.video.solve import LIP_PAIRS, SolveConfig, take_neutral
 
     track, size = d3_track
     _, canonical, neutral = take_neutral(track, size)
@@ -294,7 +294,7 @@ def test_the_rest_face_has_the_lips_shut(d3_track):
 def test_a_take_with_the_lips_shut_throughout_rests_on_its_usual_mouth():
     """Lips shut in every frame, pressed together in a third of them: the rest is the usual shut
     mouth, not the pressed one (which would read the usual mouth as a steady pucker)."""
-    from backend.video.solve import LIP_PAIRS, rest_face
+    from backend.animation.video.solve import LIP_PAIRS, rest_face
 
     up, low = np.array(LIP_PAIRS).T
     usual = np.zeros((478, 3))

@@ -8,7 +8,7 @@ eyes), the eye openings follow their lids, and the rest of the face follows by m
 Laplacian energy of the displacement (one factorisation, solved for all shapes at once). The lip
 slit (backend/rig/mouth.py) is cut, so the solve keeps the lips apart. jawOpen turns the
 jaw-weighted vertices (lower lip, chin, lower teeth, tongue) about a hinge under the ears.
-The video solver (backend/video/solve.py) uses landmark_basis on an actor's own neutral face, so
+The video solver (backend/animation/video/solve.py) uses landmark_basis on an actor's own neutral face, so
 "jawOpen 0.6" means the same on the actor and on the head.
 """
 from __future__ import annotations
@@ -18,9 +18,20 @@ from dataclasses import dataclass
 import numpy as np
 
 from backend.rig import landmarks as L
-from backend.rig.landmarks import (EYES, IRISES, LOWER_LIP_INNER, LOWER_LIP_OUTER, UPPER_LIP_INNER,
-                                   UPPER_LIP_OUTER, JawField, corner_taper, face_scale,
-                                   landmark_jaw_weight, mirror, smoothstep)
+from backend.rig.landmarks import (
+    EYES,
+    IRISES,
+    LOWER_LIP_INNER,
+    LOWER_LIP_OUTER,
+    UPPER_LIP_INNER,
+    UPPER_LIP_OUTER,
+    JawField,
+    corner_taper,
+    face_scale,
+    landmark_jaw_weight,
+    mirror,
+    smoothstep,
+)
 from backend.rig.surface import ConstrainedSolver, FrontView, cotangent_laplacian, front_snap
 from shared.controls import ARKIT_NAMES
 

@@ -20,10 +20,16 @@ import torch
 import trimesh
 from scipy.sparse.csgraph import connected_components
 
-from backend.raster import rasterize
+from backend.render.raster import rasterize
 from backend.rig.landmarks import JawField, corner_taper, face_scale, slit_points
-from backend.rig.surface import (ConstrainedSolver, FrontView, cotangent_laplacian, edge_adjacency, front_snap,
-                                shortest_path)
+from backend.rig.surface import (
+    ConstrainedSolver,
+    FrontView,
+    cotangent_laplacian,
+    edge_adjacency,
+    front_snap,
+    shortest_path,
+)
 
 REGIONS = ("skin", "cavity", "teeth_upper", "teeth_lower", "tongue")
 SKIN, CAVITY, TEETH_UPPER, TEETH_LOWER, TONGUE = range(5)
@@ -54,7 +60,7 @@ class MouthConfig:
     cavity_rgb: tuple[int, int, int] = (48, 16, 14)
     teeth_rgb: tuple[int, int, int] = (206, 198, 180)
     tongue_rgb: tuple[int, int, int] = (186, 88, 92)
-    # The mouth's share of the head's triangle budget (meshing holds it back, see backend/meshing.py).
+    # The mouth's share of the head's triangle budget (meshing holds it back, see backend/reconstruct/meshing.py).
     # The bag costs 2 * rings + 1 = 15 triangles per vertex of the lip loop, each row of teeth 116,
     # the tongue 320: 1.1-1.7k measured over 16 heads (loops of 38-78); 2,000 allows a loop of 96.
     max_triangles: int = 2_000
@@ -128,7 +134,7 @@ def build_mouth(verts_m: np.ndarray, faces: np.ndarray, landmarks_m: np.ndarray,
     slit = slit_points(lm)
 
     path = _slit_path(verts, faces, slit)
-    from backend.texture import vertex_normals
+    from backend.render.normals import vertex_normals
 
     uncut = vertex_normals(verts, faces)
     round_lips = np.linalg.norm(verts - slit.mean(axis=0), axis=1) < 0.5 * np.ptp(slit[:, 0]) + 0.01 * s

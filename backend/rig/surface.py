@@ -107,7 +107,7 @@ class FrontView:
                  max_y: float = np.inf):
         import torch
 
-        from backend.raster import rasterize
+        from backend.render.raster import rasterize
 
         v = np.asarray(verts, dtype=np.float64)
         self.lo, self.hi, self.pixel = np.asarray(lo_xz, float), np.asarray(hi_xz, float), pixel_m
