@@ -13,7 +13,7 @@ from pathlib import Path
 import bpy
 import numpy as np
 
-from . import anim_props
+from . import head_state
 from .anim_sample import ensure_fcurve
 from .shared import animdata
 
@@ -55,18 +55,18 @@ def apply_take(scene, obj, take: animdata.Take, frame_start: int | None = None,
     fps = scene.render.fps / scene.render.fps_base
     start = scene.frame_start if frame_start is None else int(frame_start)
     frames, sampled = take.resample(fps, start)
-    supported = set(anim_props.supported_expressions(obj))
-    joints = set(anim_props.supported_joints(obj))
+    supported = set(head_state.supported_expressions(obj))
+    joints = set(head_state.supported_joints(obj))
     report = ImportReport(frames=(int(frames[0]), int(frames[-1])), ignored=list(take.ignored))
     report.unsupported = [n for n in sampled.expressions if n not in supported]
     report.ignored += [j for j in sampled.pose if j not in joints]
     curves: list[tuple[str, int, np.ndarray]] = []
     for name, values in sampled.expressions.items():
         if name in supported:
-            curves.append((anim_props.control_path(name), 0, values))
+            curves.append((head_state.control_path(name), 0, values))
     for joint, values in sampled.pose.items():
         if joint in joints:
-            curves += [(anim_props.control_path(joint), i, values[:, i]) for i in range(3)]
+            curves += [(head_state.control_path(joint), i, values[:, i]) for i in range(3)]
     if not curves:
         raise ValueError("the file has no control this head supports"
                          + (f" (it has {', '.join(report.unsupported)})" if report.unsupported else ""))

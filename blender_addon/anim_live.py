@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import bpy
 import numpy as np
 
-from . import anim_props, preferences
+from . import head_state, preferences
 from .shared import client, messages
 from .shared.errors import ErrorCode
 
@@ -46,24 +46,10 @@ class _Head:
 
 _heads: dict[int, _Head] = {}  # by Object.session_uid (stable across renames within a session)
 _clients: dict[str, client.HeadliftClient] = {}
-_paused = 0
-
-
-@contextlib.contextmanager
-def paused():
-    """No live requests inside (e.g. while a bake samples frames with scene.frame_set)."""
-    global _paused
-    _paused += 1
-    try:
-        yield
-    finally:
-        _paused -= 1
-
-
 def wants_live(obj) -> bool:
     scene = bpy.context.scene
-    return (not _paused and anim_props.is_head(obj) and scene is not None
-            and scene.headlift_anim.live_update and not obj.get(anim_props.PROP_BAKE))
+    return (not head_state.is_paused() and head_state.is_head(obj) and scene is not None
+            and scene.headlift_anim.live_update and not obj.get(head_state.PROP_BAKE))
 
 
 def control_changed(obj) -> None:
@@ -138,7 +124,7 @@ def _send(obj, head: _Head) -> None:
     head.dirty = False
     if not wants_live(obj):
         return
-    expressions, pose = anim_props.current_values(obj)
+    expressions, pose = head_state.current_values(obj)
     values = (tuple(expressions.items()), tuple((k, tuple(v)) for k, v in pose.items()))
     if values == head.sent_values:
         return  # e.g. a frame change that moved nothing
@@ -224,7 +210,7 @@ def forget(obj, old_head_id: str | None = None) -> None:
 @contextlib.contextmanager
 def coalesced(obj):
     """Many control edits inside, one live update after."""
-    with paused():
+    with head_state.paused():
         yield
     control_changed(obj)
 
@@ -232,10 +218,10 @@ def coalesced(obj):
 @bpy.app.handlers.persistent
 def on_frame_change(scene, depsgraph=None) -> None:
     """Animated, unbaked heads follow the timeline (coalesced like slider drags)."""
-    if _paused or not scene.headlift_anim.live_update:
+    if head_state.is_paused() or not scene.headlift_anim.live_update:
         return
     for obj in scene.objects:
-        if obj.animation_data is not None and anim_props.is_head(obj):
+        if obj.animation_data is not None and head_state.is_head(obj):
             control_changed(obj)
 
 
@@ -246,31 +232,12 @@ def on_load_pre(*_args) -> None:
     unknown_heads.clear()
 
 
-@bpy.app.handlers.persistent
-def on_save_pre(filepath="", *_args) -> None:
-    """Bakes travel with the .blend: their .pc2 files go into its headlift_cache folder."""
-    from . import bake_cache
-
-    try:
-        bake_cache.keep_with_blend(filepath if isinstance(filepath, str) else "")
-    except OSError as exc:  # a full disk must not stop the save itself
-        errors.append((ErrorCode.INTERNAL.value, f"bake cache not copied beside the .blend: {exc}"))
-
-
-@bpy.app.handlers.persistent
-def on_save_post(*_args) -> None:
-    from . import bake_cache
-
-    bake_cache.relative_paths()
-
-
 _HANDLERS = ((bpy.app.handlers.frame_change_post, on_frame_change),
-             (bpy.app.handlers.load_pre, on_load_pre),
-             (bpy.app.handlers.save_pre, on_save_pre),
-             (bpy.app.handlers.save_post, on_save_post))
+             (bpy.app.handlers.load_pre, on_load_pre))
 
 
 def register() -> None:
+    head_state.set_control_listener(control_changed)
     for handlers, fn in _HANDLERS:
         if fn not in handlers:
             handlers.append(fn)
@@ -280,4 +247,5 @@ def unregister() -> None:
     for handlers, fn in _HANDLERS:
         if fn in handlers:
             handlers.remove(fn)
+    head_state.set_control_listener(None)
     stop()

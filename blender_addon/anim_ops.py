@@ -13,8 +13,17 @@ import bpy
 from bpy.props import BoolProperty, IntProperty, StringProperty
 from bpy_extras.io_utils import ImportHelper
 
-from . import (anim_import, anim_live, anim_props, anim_sample, bake_cache, imp_head, imp_mesh,
-               preferences, rig_build)
+from . import (
+    anim_import,
+    anim_live,
+    anim_sample,
+    bake_cache,
+    head_state,
+    imp_head,
+    imp_mesh,
+    preferences,
+    rig_build,
+)
 from .anim_jobs import BakeJob, RigJob
 from .job import BackendJob, ReconstructJob
 from .job_operator import CancelOperator, JobOperator, connection
@@ -24,7 +33,7 @@ from .shared.errors import ErrorCode
 
 def _active_head(context):
     obj = context.active_object
-    return obj if anim_props.is_head(obj) else None
+    return obj if head_state.is_head(obj) else None
 
 
 def _job_state(context):
@@ -205,7 +214,7 @@ class HEADLIFT_OT_reattach(HeadJobOperator, bpy.types.Operator):
                              "made from is gone (also not beside the .blend); reconstruct the "
                              "head again")
         return ReconstructJob(prefs.backend_address, source.read_bytes(), obj.name,
-                              source_path=str(source), options=anim_props.options(obj),
+                              source_path=str(source), options=head_state.options(obj),
                               **connection(prefs))
 
     def _finish(self, context, obj, job: ReconstructJob) -> str:
@@ -226,7 +235,7 @@ class HEADLIFT_OT_reattach(HeadJobOperator, bpy.types.Operator):
         else:
             note = "same mesh"
         obj[imp_head.PROP_HEAD_ID] = head.head_id
-        anim_props.store_head_info(obj, head.expression_names, head.joint_names, head.options)
+        head_state.store_head_info(obj, head.expression_names, head.joint_names, head.options)
         anim_live.forget(obj, old_id)
         anim_live.control_changed(obj)
         return f"re-attached '{obj.name}' to the backend ({note})"

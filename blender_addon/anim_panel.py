@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import bpy
 
-from . import anim_live, anim_props, bake_cache, panel
+from . import anim_live, bake_cache, head_state, panel
 
 
 def _head(context):
     obj = context.active_object
-    return obj if anim_props.is_head(obj) else None
+    return obj if head_state.is_head(obj) else None
 
 
 class HEADLIFT_PT_animation(bpy.types.Panel):
@@ -55,13 +55,13 @@ class HEADLIFT_PT_animation(bpy.types.Panel):
         # inside Bake, where a running video job would read as a bake.
         panel.draw_job(layout, job, "headlift.anim_cancel")
 
-        names = anim_props.supported_expressions(obj)
+        names = head_state.supported_expressions(obj)
         header, body = layout.panel("headlift_expressions", default_closed=False)
         header.label(text=f"Expressions ({len(names)})")
         if body is not None:
             if not names:
                 body.label(text="This head's rig has no expression shapes", icon='INFO')
-            for label, members in anim_props.visible_groups(names):
+            for label, members in head_state.visible_groups(names):
                 sub_header, sub_body = body.panel(f"headlift_expr_{label}", default_closed=True)
                 sub_header.label(text=f"{label} ({len(members)})")
                 if sub_body is not None:
@@ -69,7 +69,7 @@ class HEADLIFT_PT_animation(bpy.types.Panel):
                     for name in members:
                         col.prop(controls, name, slider=True)
 
-        joints = anim_props.supported_joints(obj)
+        joints = head_state.supported_joints(obj)
         header, body = layout.panel("headlift_pose", default_closed=False)
         header.label(text="Pose")
         if body is not None:

@@ -9,30 +9,20 @@ angle) in the canonical frame, which is Blender's (+X the subject's left, +Y bac
 to the parent joint (shared/controls.py). Stored in radians; ``unit='ROTATION'`` makes the UI show
 degrees. So ``head = (0, 0, 30°)`` turns the face 30° toward the subject's left.
 
-What the head was made from (head id, source image, options, the expressions it supports) is kept
-as ID properties on the object, so a saved .blend can re-attach to a restarted backend.
+What the head was made from (head id, options, the expressions it supports) is kept as ID
+properties on the object: head_state.py reads and writes them.
 """
 from __future__ import annotations
 
-import json
-
 import bpy
-from bpy.props import (BoolProperty, EnumProperty, FloatProperty, FloatVectorProperty,
-                       PointerProperty)
+from bpy.props import BoolProperty, EnumProperty, FloatProperty, FloatVectorProperty, PointerProperty
 
-from .shared.controls import ARKIT_GROUPS, ARKIT_HINTS, ARKIT_NAMES, MAX_POSE_ANGLE_RAD, POSE_JOINTS
-
-PROP_EXPRESSIONS = "headlift_expressions"  # list[str]: what the head supports, ARKit order
-PROP_JOINTS = "headlift_joints"  # list[str]
-PROP_OPTIONS = "headlift_options"  # JSON text of the reconstruct options
-PROP_BAKE = "headlift_bake"  # dict: how the current bake is stored (see bake_cache.py)
+from . import head_state
+from .shared.controls import ARKIT_HINTS, ARKIT_NAMES, MAX_POSE_ANGLE_RAD, POSE_JOINTS
 
 
 def _on_control_changed(self, context):
-    # Imported here: anim_live imports this module for the data paths.
-    from . import anim_live
-
-    anim_live.control_changed(self.id_data)
+    head_state.control_changed(self.id_data)
 
 
 def _control_annotations() -> dict:
@@ -85,54 +75,3 @@ def register_props():
 def unregister_props():
     del bpy.types.Scene.headlift_anim
     del bpy.types.Object.headlift_anim
-
-
-# --- reading the controls ------------------------------------------------------------------------
-
-def is_head(obj) -> bool:
-    return obj is not None and obj.type == 'MESH' and bool(obj.get("headlift_head_id"))
-
-
-def supported_expressions(obj) -> list[str]:
-    """The ARKit names this head's rig has (may be empty: a head without expressions)."""
-    names = set(obj.get(PROP_EXPRESSIONS, []) or [])
-    return [n for n in ARKIT_NAMES if n in names]
-
-
-def supported_joints(obj) -> list[str]:
-    joints = obj.get(PROP_JOINTS)
-    if joints is None:
-        return list(POSE_JOINTS)
-    return [j for j in POSE_JOINTS if j in set(joints)]
-
-
-def visible_groups(expression_names) -> list[tuple[str, list[str]]]:
-    """ARKIT_GROUPS cut down to the supported names; empty groups dropped."""
-    names = set(expression_names)
-    return [(label, [n for n in members if n in names]) for label, members in ARKIT_GROUPS
-            if any(n in names for n in members)]
-
-
-def current_values(obj) -> tuple[dict[str, float], dict[str, list[float]]]:
-    """The controls as an ``animate`` body: supported expressions and every supported joint."""
-    controls = obj.headlift_anim
-    expressions = {n: float(getattr(controls, n)) for n in supported_expressions(obj)}
-    pose = {j: [float(v) for v in getattr(controls, j)] for j in supported_joints(obj)}
-    return expressions, pose
-
-
-def options(obj) -> dict:
-    try:
-        return dict(json.loads(obj.get(PROP_OPTIONS, "{}")))
-    except (TypeError, ValueError):
-        return {}
-
-
-def store_head_info(obj, expression_names, joint_names, options_: dict) -> None:
-    obj[PROP_EXPRESSIONS] = [str(n) for n in expression_names]
-    obj[PROP_JOINTS] = [str(n) for n in joint_names] if joint_names else list(POSE_JOINTS)
-    obj[PROP_OPTIONS] = json.dumps(options_ or {}, sort_keys=True)
-
-
-def control_path(name: str) -> str:
-    return f"headlift_anim.{name}"

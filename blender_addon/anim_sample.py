@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import anim_live, anim_props
+from . import head_state
 from .shared.controls import MAX_BAKE_FRAMES, MAX_POSE_ANGLE_RAD
 
 try:  # Blender 4.4+: layered actions keep F-curves in per-slot channel bags
@@ -36,7 +36,7 @@ def sample_controls(scene, obj, frame_start: int, frame_end: int
     Raises ValueError for an empty or too long range and for values that are not finite or
     outside what the backend accepts (the message names the control and the frame)."""
     n = check_range(frame_start, frame_end)
-    names, joints = anim_props.supported_expressions(obj), anim_props.supported_joints(obj)
+    names, joints = head_state.supported_expressions(obj), head_state.supported_joints(obj)
     frames = np.arange(frame_start, frame_end + 1)
     curves = _own_fcurves(obj)
     if curves is not None:
@@ -77,7 +77,7 @@ def ensure_fcurve(action, id_data, data_path: str, index: int = 0):
 
 
 def _evaluate(curves, obj, name: str, index: int | None, frames: np.ndarray) -> np.ndarray:
-    fc = curves.get((anim_props.control_path(name), index or 0))
+    fc = curves.get((head_state.control_path(name), index or 0))
     if fc is None:
         value = getattr(obj.headlift_anim, name)
         value = value[index] if index is not None else value
@@ -90,7 +90,7 @@ def _sample_by_frame_set(scene, obj, names, joints, frames):
     pose = {j: np.empty((len(frames), 3), np.float32) for j in joints}
     frame, subframe = scene.frame_current, scene.frame_subframe
     controls = obj.headlift_anim
-    with anim_live.paused():
+    with head_state.paused():
         try:
             for k, f in enumerate(frames):
                 scene.frame_set(int(f))

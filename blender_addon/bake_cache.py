@@ -26,8 +26,8 @@ from pathlib import Path
 import bpy
 import numpy as np
 
-from .anim_props import PROP_BAKE
 from .anim_sample import ensure_fcurve
+from .head_state import PROP_BAKE
 from .shared import animdata
 
 MODIFIER_NAME = "Headlift Bake"
@@ -220,3 +220,38 @@ def _mesh_with_frame_keys(obj, verts: np.ndarray, frame_start: int):
         raise
     bpy.data.objects.remove(holder)
     return mesh, action
+
+
+# --- bakes travel with the .blend ------------------------------------------------------------------
+
+save_errors: list[str] = []  # why a save could not copy its bakes, newest last (also printed)
+
+
+@bpy.app.handlers.persistent
+def on_save_pre(filepath="", *_args) -> None:
+    """Bakes travel with the .blend: their .pc2 files go into its headlift_cache folder."""
+    try:
+        keep_with_blend(filepath if isinstance(filepath, str) else "")
+    except OSError as exc:  # a full disk must not stop the save itself
+        save_errors.append(f"bake cache not copied beside the .blend: {exc}")
+        print(f"Headlift: {save_errors[-1]}")
+
+
+@bpy.app.handlers.persistent
+def on_save_post(*_args) -> None:
+    relative_paths()
+
+
+_HANDLERS = ((bpy.app.handlers.save_pre, on_save_pre), (bpy.app.handlers.save_post, on_save_post))
+
+
+def register() -> None:
+    for handlers, fn in _HANDLERS:
+        if fn not in handlers:
+            handlers.append(fn)
+
+
+def unregister() -> None:
+    for handlers, fn in _HANDLERS:
+        if fn in handlers:
+            handlers.remove(fn)

@@ -11,7 +11,7 @@ from typing import Any
 import bpy
 import numpy as np
 
-from . import anim_props, imp_material, imp_mesh
+from . import head_state, imp_material, imp_mesh
 
 PROP_HEAD_ID = "headlift_head_id"
 PROP_CAMERA = "headlift_camera"
@@ -54,7 +54,7 @@ def import_head(context: bpy.types.Context, head: HeadData) -> bpy.types.Object:
         obj[PROP_HEAD_ID] = head.head_id
         obj[PROP_CAMERA] = _idprop(head.camera)
         obj[PROP_SOURCE] = head.source_path
-        anim_props.store_head_info(obj, head.expression_names, head.joint_names, head.options)
+        head_state.store_head_info(obj, head.expression_names, head.joint_names, head.options)
         collection = context.collection or context.scene.collection
         collection.objects.link(obj)
     except BaseException:

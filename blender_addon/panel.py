@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import bpy
 
-from . import anim_props, local_backend, preferences
+from . import head_state, local_backend, preferences
 
 
 class HEADLIFT_PT_main(bpy.types.Panel):
@@ -46,7 +46,7 @@ class HEADLIFT_PT_main(bpy.types.Panel):
         row.operator("headlift.turntable", text="Add", icon='CAMERA_DATA')
 
         # The Animation sub-panel only appears for a head: say so instead of leaving a gap.
-        if not anim_props.is_head(context.active_object):
+        if not head_state.is_head(context.active_object):
             layout.label(text="Select a Headlift head to animate it", icon='INFO')
 
 

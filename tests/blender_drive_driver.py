@@ -65,7 +65,7 @@ def scenario_drive(args: dict) -> dict:
     obj.animation_data_clear()
     error = _run_op(bpy.ops.headlift.drive_from_video, filepath=args["shoulders_video"])
     out["shoulders"] = {"error": error, "status": state.status, "keys": _keys(obj)}
-    out["expressions"] = _addon("anim_props").supported_expressions(obj)
+    out["expressions"] = _addon("head_state").supported_expressions(obj)
     return out
 
 

@@ -364,8 +364,8 @@ def _key_motion(obj, frames: int, expression: str | None) -> None:
 
 def _controls_at(obj, frame: int) -> tuple[dict, dict]:
     """The control values the animation gives at ``frame`` (as sent to the backend)."""
-    anim_props = _addon("anim_props")
-    names, joints = anim_props.supported_expressions(obj), anim_props.supported_joints(obj)
+    head_state = _addon("head_state")
+    names, joints = head_state.supported_expressions(obj), head_state.supported_joints(obj)
     curves = {(fc.data_path, fc.array_index): fc for fc in _fcurves(obj)}
 
     def value(name, index=0, default=0.0):
@@ -386,15 +386,15 @@ def scenario_anim_prepare(args: dict) -> dict:
     bs.configure(address=args["address"], image=Path(args["image"]))
     bs.reconstruct()
     obj = bpy.context.view_layer.objects.active
-    anim_props = _addon("anim_props")
+    head_state = _addon("head_state")
     blend = Path(args["blend"])
     blend.parent.mkdir(parents=True, exist_ok=True)
     bpy.ops.wm.save_as_mainfile(filepath=str(blend))
     return {"object": obj.name, "head_id": obj["headlift_head_id"],
             "vertices": len(obj.data.vertices),
-            "expressions": anim_props.supported_expressions(obj),
-            "joints": anim_props.supported_joints(obj),
-            "options": anim_props.options(obj), "source": obj.get("headlift_source")}
+            "expressions": head_state.supported_expressions(obj),
+            "joints": head_state.supported_joints(obj),
+            "options": head_state.options(obj), "source": obj.get("headlift_source")}
 
 
 def scenario_anim_live(args: dict) -> dict:
@@ -403,10 +403,10 @@ def scenario_anim_live(args: dict) -> dict:
     import numpy as np
 
     obj = _open_head(args)
-    anim_live, anim_props = _addon("anim_live"), _addon("anim_props")
+    anim_live, head_state = _addon("anim_live"), _addon("head_state")
     rest = _mesh_verts(obj)
-    names = anim_props.supported_expressions(obj)
-    out = {"groups": [[label, members] for label, members in anim_props.visible_groups(names)],
+    names = head_state.supported_expressions(obj)
+    out = {"groups": [[label, members] for label, members in head_state.visible_groups(names)],
            "animatable": [], "cases": [],
            "tooltips": {n: type(obj.headlift_anim).bl_rna.properties[n].description for n in names}}
     for path in ("headlift_anim.head", "headlift_anim.neck", *[f"headlift_anim.{n}" for n in names[:3]]):
@@ -472,11 +472,11 @@ def scenario_anim_bake(args: dict) -> dict:
     import numpy as np
 
     obj = _open_head(args)
-    anim_props, bake_cache = _addon("anim_props"), _addon("bake_cache")
+    head_state, bake_cache = _addon("head_state"), _addon("bake_cache")
     scene = bpy.context.scene
     frames = int(args.get("frames", 120))
     scene.frame_start, scene.frame_end = 1, frames
-    names = anim_props.supported_expressions(obj)
+    names = head_state.supported_expressions(obj)
     expression = "jawOpen" if "jawOpen" in names else (names[0] if names else None)
     _key_motion(obj, frames, expression)
     bpy.ops.ed.undo_push(message="keys")
@@ -765,10 +765,10 @@ def scenario_anim_measure(args: dict) -> dict:
     import numpy as np
 
     obj = _open_head(args)
-    anim_live, anim_props = _addon("anim_live"), _addon("anim_props")
+    anim_live, head_state = _addon("anim_live"), _addon("head_state")
     bake_cache = _addon("bake_cache")
     animdata = importlib.import_module(f"{bs.ADDON_MODULE}.shared.animdata")
-    names = anim_props.supported_expressions(obj)
+    names = head_state.supported_expressions(obj)
     out = {"vertices": len(obj.data.vertices), "expressions": len(names)}
     anim_live.timings.clear()
     for k in range(int(args.get("drags", 40))):
